@@ -1,0 +1,238 @@
+//! Wiring: load the configuration, start the scheduler and the HTTP server, reload on
+//! SIGHUP or `POST /-/reload`, and stop everything on one cancellation token.
+//!
+//! The configuration is loaded and validated before any port is bound, so a bad file
+//! stops start-up with its errors. The details of each stage belong to its module.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::config::{Config, ConfigError, DEFAULT_PATHS};
+use crate::http::{self, HttpState, ReloadRequest};
+use crate::metrics::ExporterMetrics;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+
+/// How long HTTP responses under way may take to finish after a stop signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the exporter could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another process using the port? choose another with --listen")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    /// An option this build cannot honour.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file, given or found.
+    File(PathBuf),
+    /// None was given and none of the default paths exists.
+    Defaults,
+}
+
+impl Source {
+    fn find(given: Option<PathBuf>) -> Source {
+        given
+            .or_else(|| DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()))
+            .map_or(Source::Defaults, Source::File)
+    }
+
+    fn load(&self) -> Result<Config, ConfigError> {
+        match self {
+            Source::File(path) => Config::load(path),
+            Source::Defaults => Ok(Config::empty()),
+        }
+    }
+}
+
+/// Runs the exporter until `shutdown` is cancelled.
+pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    if let Some(file) = &args.web_config_file {
+        return Err(AppError::Unsupported(format!(
+            "--web.config.file {}: TLS and authentication on certwatch's own endpoint are not available in this version; \
+             put certwatch behind a TLS-terminating proxy meanwhile",
+            file.display()
+        )));
+    }
+    let source = Source::find(args.config.clone());
+    let config = source.load()?;
+    announce(&source, &config);
+    let listen = args.listen.unwrap_or(config.listen);
+
+    let store = Arc::new(Store::default());
+    let exporter = ExporterMetrics::new();
+    let mut scheduler = Scheduler::new(config.concurrency, store.clone(), shutdown.child_token());
+    scheduler.apply(&config.targets, config.concurrency);
+    exporter.loaded(config.targets.len(), SystemTime::now());
+
+    let listener = TcpListener::bind(listen).await.map_err(|source| AppError::Bind { addr: listen, source })?;
+    tracing::info!(listen = %listener.local_addr().unwrap_or(listen), "serving /metrics");
+
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let state = HttpState {
+        store,
+        exporter: exporter.clone(),
+        probe_slots: Arc::new(Semaphore::new(config.probe_limits.max_in_flight)),
+        config: Arc::new(RwLock::new(Arc::new(config))),
+        permits: scheduler.permits(),
+        reload: reload_tx,
+    };
+    let reloader = Reloader { source, scheduler, config: state.config.clone(), exporter };
+    tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
+
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let drain_deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(AppError::Serve),
+        () = drain_deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "HTTP responses still under way at the end of the grace period were dropped");
+            Ok(())
+        }
+    }
+}
+
+fn announce(source: &Source, config: &Config) {
+    match source {
+        Source::File(path) => tracing::info!(config = %path.display(), targets = config.targets.len(), "configuration loaded"),
+        Source::Defaults => tracing::info!(
+            "no configuration file: none given with --config and none at {}; running with no targets. \
+             Copy config/certwatch.yml to ./certwatch.yml, list your endpoints under `targets:`, and reload (SIGHUP)",
+            DEFAULT_PATHS.join(" or ")
+        ),
+    }
+}
+
+/// Owns the scheduler and applies reloads, one at a time.
+struct Reloader {
+    source: Source,
+    scheduler: Scheduler,
+    config: Arc<RwLock<Arc<Config>>>,
+    exporter: ExporterMetrics,
+}
+
+impl Reloader {
+    async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>, shutdown: CancellationToken) {
+        let mut hangups = hangup_signals();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                Some(()) = next_hangup(&mut hangups) => {
+                    let _ = self.reload("SIGHUP");
+                }
+                Some(reply) = requests.recv() => {
+                    let _ = reply.send(self.reload("POST /-/reload"));
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self, trigger: &str) -> Result<String, String> {
+        match self.source.load() {
+            Err(error) => {
+                self.exporter.reload_failed();
+                for problem in error.problems() {
+                    tracing::error!(trigger, problem = %problem, "configuration reload failed; keeping the running configuration");
+                }
+                Err(error.to_string())
+            }
+            Ok(config) => {
+                let changes = self.scheduler.apply(&config.targets, config.concurrency);
+                self.exporter.loaded(config.targets.len(), SystemTime::now());
+                let summary = format!(
+                    "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
+                    changes.added.len(),
+                    changes.removed.len(),
+                    changes.changed.len(),
+                    changes.kept
+                );
+                tracing::info!(trigger, added = ?changes.added, removed = ?changes.removed, changed = ?changes.changed, "{summary}");
+                *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+                Ok(summary)
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn hangup_signals() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(unix)]
+async fn next_hangup(signals: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signals {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signals() -> Option<()> {
+    None
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+pub fn cancel_on_signals(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+        tracing::info!("stop signal received; finishing responses under way");
+        shutdown.cancel();
+    });
+}
+
+/// `certwatch config check FILE`: every problem, one per line.
+pub fn check_config(path: &Path) -> Result<usize, Vec<String>> {
+    Config::load(path).map(|c| c.targets.len()).map_err(|e| e.problems())
+}
+
+/// The names of `targets`, for set operations.
+pub fn names(targets: &[Arc<crate::config::TargetSpec>]) -> HashSet<&str> {
+    targets.iter().map(|t| t.name.as_str()).collect()
+}

@@ -1,0 +1,75 @@
+//! The command line, parsed by clap: `serve` (the default), `check` and `config check`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Watch TLS certificates and export their expiry and health to Prometheus.
+#[derive(Debug, Parser)]
+#[command(name = "certwatch", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; without one, `serve`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve`'s options, accepted without the word `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Logging options.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the exporter (the default).
+    Serve(ServeArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `certwatch config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and print every problem with its line and column.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// Options of `serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// The configuration file [default: ./certwatch.yml, then /etc/certwatch/certwatch.yml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding `listen` in the file.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Prometheus exporter web configuration (TLS, basic auth).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+}
+
+/// Logging options, valid with every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Least severe level logged: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,151 @@
+//! The configuration file as written: a serde mirror of the YAML.
+//!
+//! Every mapping denies unknown keys, and every value is one of the validated types of
+//! `config::types`, so serde_yaml reports a bad key or value with its line and column.
+//! Nothing here applies defaults, merges settings or opens files: `config::resolve` does.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::types::{Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address the HTTP server listens on.
+    pub listen: Option<String>,
+    /// Probes in flight at most, over all targets.
+    pub concurrency: Option<usize>,
+    /// Settings every target inherits.
+    #[serde(default)]
+    pub defaults: RawSettings,
+    /// Named bundles of settings.
+    #[serde(default)]
+    pub modules: BTreeMap<String, RawSettings>,
+    /// Limits on `GET /probe`.
+    pub probe: Option<RawProbeLimits>,
+    /// The endpoints to watch.
+    #[serde(default)]
+    pub targets: Vec<RawTarget>,
+}
+
+/// Probe settings that `defaults`, a module or a target may set.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// How often the target is probed.
+    pub interval: Option<PromDuration>,
+    /// Bound on one whole probe.
+    pub timeout: Option<PromDuration>,
+    /// Trust anchors.
+    pub trust: Option<Trust>,
+    /// STARTTLS dialect.
+    pub starttls: Option<StartTls>,
+    /// Which resolved addresses are probed.
+    pub resolve: Option<ResolveMode>,
+    /// Which address families are probed.
+    pub ip_family: Option<IpFamily>,
+    /// Extra anchors and client identity.
+    pub tls: Option<RawTls>,
+}
+
+/// TLS files.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Extra trust anchors (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM).
+    pub client_cert_file: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// Limits on `GET /probe`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbeLimits {
+    /// Host globs or CIDRs with a port or `*`.
+    pub allow: Option<Vec<String>>,
+    /// Requests per second per client, written `10/s`.
+    pub rate_limit: Option<String>,
+    /// Concurrent `/probe` requests at most.
+    pub max_in_flight: Option<usize>,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Where to connect.
+    pub address: Address,
+    /// The `target` label; defaults to the address.
+    pub name: Option<String>,
+    /// A module to inherit settings from.
+    pub module: Option<String>,
+    /// SNI and the name verified.
+    pub server_name: Option<TlsName>,
+    /// Extra labels on every series of this target.
+    #[serde(default)]
+    pub labels: BTreeMap<LabelName, String>,
+    /// How often the target is probed.
+    pub interval: Option<PromDuration>,
+    /// Bound on one whole probe.
+    pub timeout: Option<PromDuration>,
+    /// Trust anchors.
+    pub trust: Option<Trust>,
+    /// STARTTLS dialect.
+    pub starttls: Option<StartTls>,
+    /// Which resolved addresses are probed.
+    pub resolve: Option<ResolveMode>,
+    /// Which address families are probed.
+    pub ip_family: Option<IpFamily>,
+    /// Extra anchors and client identity.
+    pub tls: Option<RawTls>,
+}
+
+impl RawTarget {
+    /// The settings this target sets itself.
+    pub fn own_settings(&self) -> RawSettings {
+        RawSettings {
+            interval: self.interval,
+            timeout: self.timeout,
+            trust: self.trust,
+            starttls: self.starttls,
+            resolve: self.resolve,
+            ip_family: self.ip_family,
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl RawSettings {
+    /// Fills every setting unset here from `fallback`.
+    pub fn or(self, fallback: &RawSettings) -> RawSettings {
+        RawSettings {
+            interval: self.interval.or(fallback.interval),
+            timeout: self.timeout.or(fallback.timeout),
+            trust: self.trust.or(fallback.trust),
+            starttls: self.starttls.or(fallback.starttls),
+            resolve: self.resolve.or(fallback.resolve),
+            ip_family: self.ip_family.or(fallback.ip_family),
+            tls: match (self.tls, &fallback.tls) {
+                (Some(own), Some(inherited)) => Some(own.or(inherited)),
+                (own, inherited) => own.or_else(|| inherited.clone()),
+            },
+        }
+    }
+}
+
+impl RawTls {
+    fn or(self, fallback: &RawTls) -> RawTls {
+        RawTls {
+            ca_file: self.ca_file.or_else(|| fallback.ca_file.clone()),
+            client_cert_file: self.client_cert_file.or_else(|| fallback.client_cert_file.clone()),
+            client_key_file: self.client_key_file.or_else(|| fallback.client_key_file.clone()),
+        }
+    }
+}

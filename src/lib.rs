@@ -1,0 +1,33 @@
+//! certwatch: a Prometheus exporter that watches TLS certificates.
+//!
+//! The data flows through one module per stage:
+//!
+//! ```text
+//! config ──► scheduler ──► probe ──────────────────────────────► store ──► http
+//! (YAML →    (when, how     resolve → connect → starttls →       (latest    (/metrics via
+//!  TargetSpec) many at once)  tls handshake → cert + verify)       outcome)   metrics::collector)
+//! ```
+//!
+//! - [`config`] reads and validates the file into immutable [`config::TargetSpec`]s.
+//! - [`scheduler`] probes each target at start and every interval, spread over the
+//!   interval, at most `concurrency` at a time.
+//! - [`probe`] runs one probe: [`probe::resolve`], [`probe::connect`],
+//!   [`probe::starttls`], [`probe::tls`], then [`cert`] parses the chain and
+//!   [`probe::verify`] judges it, giving a [`probe::outcome::ProbeOutcome`].
+//! - [`store`] keeps the latest outcome per target with its prepared series.
+//! - [`metrics`] renders the store at scrape time; [`http`] serves it, with [`status`]
+//!   for the `/` page. [`app`] wires them together; [`cli`] parses the command line.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod app;
+pub mod cert;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod probe;
+pub mod scheduler;
+pub mod status;
+pub mod store;

@@ -1,0 +1,318 @@
+//! Per-target series: label sets prepared once per probe, values rendered at scrape time.
+//!
+//! [`PreparedTarget::new`] runs when a probe finishes: it escapes every label set and
+//! keeps only numbers and static strings beside them. [`render`] then writes every
+//! per-target family from a store snapshot and a scrape-time `now`, so the expiry
+//! gauges are computed from the stored notAfter, never frozen at probe time.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::names::*;
+use super::text::{header, push_label, sample};
+use crate::cert::ParsedCert;
+use crate::config::TargetSpec;
+use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, TlsParams, Verdict};
+use crate::store::Entry;
+
+/// The longest value of a certificate label; longer ones are cut.
+pub const MAX_LABEL_VALUE: usize = 256;
+/// The longest `dns_names` value; names past it are left out.
+pub const MAX_DNS_NAMES_VALUE: usize = 1024;
+
+/// The series of one target, ready to render.
+#[derive(Debug, Default)]
+pub struct PreparedTarget {
+    rows: Vec<Row>,
+}
+
+/// One probed address.
+#[derive(Debug)]
+struct Row {
+    /// `target="…",<user labels>,ip="…"`, escaped.
+    labels: String,
+    handshake_ok: bool,
+    verified: Option<bool>,
+    verify_reason: Option<&'static str>,
+    failure: Option<FailureKind>,
+    tls: Option<TlsParams>,
+    duration: f64,
+    phases: [Option<f64>; 4],
+    finished_at: f64,
+    interval: f64,
+    certs: Vec<Cert>,
+    verified_path_not_after: Option<i64>,
+    ip: Option<IpAddr>,
+    successes: u64,
+    failures: u64,
+}
+
+#[derive(Debug)]
+struct Cert {
+    /// The row labels plus `depth`.
+    labels: String,
+    /// `subject_cn="…",…`: the identity labels of `certwatch_cert_info`.
+    info: String,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+impl PreparedTarget {
+    /// Prepares the series of `outcome`; counters continue from `previous`.
+    pub fn new(spec: &TargetSpec, outcome: &ProbeOutcome, previous: Option<&PreparedTarget>) -> Self {
+        let mut base = String::with_capacity(64);
+        push_label(&mut base, LABEL_TARGET, &spec.name);
+        for (name, value) in &spec.labels {
+            push_label(&mut base, name.as_str(), value);
+        }
+        let rows = outcome
+            .addresses
+            .iter()
+            .map(|address| {
+                let earlier = previous.and_then(|p| p.rows.iter().find(|r| r.ip == address.ip));
+                Row::new(&base, spec.interval, address, earlier)
+            })
+            .collect();
+        Self { rows }
+    }
+}
+
+impl Row {
+    fn new(base: &str, interval: Duration, address: &AddressOutcome, earlier: Option<&Row>) -> Self {
+        let mut labels = base.to_owned();
+        let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        push_label(&mut labels, LABEL_IP, &ip);
+        let certs = address.chain.iter().enumerate().map(|(depth, cert)| Cert::new(&labels, depth, cert)).collect();
+        let (verified, verify_reason, verified_path_not_after) = match &address.verdict {
+            None => (None, None, None),
+            Some(Verdict::Verified { path_not_after }) => (Some(true), None, Some(*path_not_after)),
+            Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label()), None),
+        };
+        let success = address.success();
+        Self {
+            labels,
+            handshake_ok: address.handshake_ok(),
+            verified,
+            verify_reason,
+            failure: address.handshake.as_ref().err().map(|f| f.kind),
+            tls: address.handshake.as_ref().ok().copied(),
+            duration: address.duration.as_secs_f64(),
+            phases: Phase::ALL.map(|p| address.phases.get(p).map(|d| d.as_secs_f64())),
+            finished_at: unix_seconds(address.finished_at),
+            interval: interval.as_secs_f64(),
+            certs,
+            verified_path_not_after,
+            ip: address.ip,
+            successes: earlier.map_or(0, |r| r.successes) + u64::from(success),
+            failures: earlier.map_or(0, |r| r.failures) + u64::from(!success),
+        }
+    }
+
+    fn chain_not_after(&self) -> Option<i64> {
+        self.certs.iter().filter_map(|c| c.not_after).min()
+    }
+}
+
+impl Cert {
+    fn new(row_labels: &str, depth: usize, cert: &ParsedCert) -> Self {
+        let mut labels = row_labels.to_owned();
+        push_label(&mut labels, LABEL_DEPTH, &depth.to_string());
+        let mut info = String::with_capacity(256);
+        let parsed = cert.info.as_ref().ok();
+        let text = |v: Option<&str>| bounded(v.unwrap_or(""), MAX_LABEL_VALUE);
+        push_label(&mut info, "subject_cn", &text(parsed.and_then(|c| c.subject_cn.as_deref())));
+        push_label(&mut info, "issuer_cn", &text(parsed.and_then(|c| c.issuer_cn.as_deref())));
+        push_label(&mut info, "serial", &text(parsed.map(|c| c.serial_hex.as_str())));
+        push_label(&mut info, "fingerprint_sha256", &cert.fingerprint_sha256);
+        push_label(&mut info, "dns_names", &parsed.map(|c| dns_names_value(&c.dns_names)).unwrap_or_default());
+        push_label(&mut info, "key_algorithm", parsed.map_or("", |c| c.key.algorithm));
+        let bits = parsed.and_then(|c| c.key.bits).map(|b| b.to_string()).unwrap_or_default();
+        push_label(&mut info, "key_bits", &bits);
+        push_label(&mut info, "signature_algorithm", &text(parsed.map(|c| c.signature_algorithm.as_str())));
+        Self {
+            labels,
+            info,
+            not_before: parsed.map(|c| c.not_before),
+            not_after: parsed.map(|c| c.not_after),
+        }
+    }
+}
+
+/// `,a.example,b.example,`, keeping only the names that fit in [`MAX_DNS_NAMES_VALUE`].
+fn dns_names_value(names: &[String]) -> String {
+    let mut value = String::from(",");
+    for name in names {
+        if value.len() + name.len() + 1 > MAX_DNS_NAMES_VALUE {
+            break;
+        }
+        value.push_str(name);
+        value.push(',');
+    }
+    if value.len() == 1 {
+        value.clear();
+    }
+    value
+}
+
+fn bounded(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((cut, _)) => value[..cut].to_owned(),
+        None => value.to_owned(),
+    }
+}
+
+/// Seconds since the Unix epoch, as Prometheus wants timestamps.
+pub fn unix_seconds(time: SystemTime) -> f64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// How a family's samples are drawn from one row.
+type Samples = fn(&Row, f64, &mut String, &'static str);
+
+/// Every per-target family: name, type, help, and its samples.
+const FAMILIES: &[(&str, &str, &str, Samples)] = &[
+    (HANDSHAKE_SUCCESS, "gauge", "1 if connect, STARTTLS (when set) and the TLS handshake completed.", |r, _, o, n| {
+        sample(o, n, &r.labels, "", flag(r.handshake_ok))
+    }),
+    (CHAIN_VERIFIED, "gauge", "1 if the presented chain verifies for server_name against the trust anchors.", |r, _, o, n| {
+        if let Some(v) = r.verified {
+            sample(o, n, &r.labels, "", flag(v));
+        }
+    }),
+    (PROBE_SUCCESS, "gauge", "1 if the handshake completed and the chain verified.", |r, _, o, n| {
+        sample(o, n, &r.labels, "", flag(r.handshake_ok && r.verified == Some(true)))
+    }),
+    (VERIFY_ERROR_INFO, "gauge", "1, with the reason, when the presented chain did not verify.", |r, _, o, n| {
+        if let Some(reason) = r.verify_reason {
+            sample(o, n, &r.labels, &labels(&[(LABEL_REASON, reason)]), 1.0);
+        }
+    }),
+    (PROBE_FAILURE_INFO, "gauge", "1, with the stage and reason, when the handshake did not complete.", |r, _, o, n| {
+        if let Some(kind) = r.failure {
+            let extra = labels(&[(LABEL_STAGE, kind.stage().as_label()), (LABEL_REASON, kind.reason_label())]);
+            sample(o, n, &r.labels, &extra, 1.0);
+        }
+    }),
+    (TLS_INFO, "gauge", "1, with the negotiated TLS version and cipher suite.", |r, _, o, n| {
+        if let Some(tls) = r.tls {
+            sample(o, n, &r.labels, &labels(&[("version", tls.version), ("cipher", tls.cipher)]), 1.0);
+        }
+    }),
+    (CERT_INFO, "gauge", "1 per presented certificate, with its identity.", |r, _, o, n| {
+        for cert in &r.certs {
+            sample(o, n, &cert.labels, &cert.info, 1.0);
+        }
+    }),
+    (CERT_NOT_AFTER, "gauge", "notAfter of the presented certificate at depth, Unix seconds.", |r, _, o, n| {
+        for cert in &r.certs {
+            if let Some(t) = cert.not_after {
+                sample(o, n, &cert.labels, "", t as f64);
+            }
+        }
+    }),
+    (CERT_NOT_BEFORE, "gauge", "notBefore of the presented certificate at depth, Unix seconds.", |r, _, o, n| {
+        for cert in &r.certs {
+            if let Some(t) = cert.not_before {
+                sample(o, n, &cert.labels, "", t as f64);
+            }
+        }
+    }),
+    (CERT_EXPIRY, "gauge", "Seconds from now until notAfter of the certificate at depth; negative once expired.", |r, now, o, n| {
+        for cert in &r.certs {
+            if let Some(t) = cert.not_after {
+                sample(o, n, &cert.labels, "", t as f64 - now);
+            }
+        }
+    }),
+    (CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter of the presented chain.", |r, now, o, n| {
+        if let Some(t) = r.chain_not_after() {
+            sample(o, n, &r.labels, "", t as f64 - now);
+        }
+    }),
+    (VERIFIED_CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter along the verified path, trust anchor included.", |r, now, o, n| {
+        if let Some(t) = r.verified_path_not_after {
+            sample(o, n, &r.labels, "", t as f64 - now);
+        }
+    }),
+    (PROBE_DURATION, "gauge", "How long the last probe took, in seconds.", |r, _, o, n| sample(o, n, &r.labels, "", r.duration)),
+    (PROBE_PHASE_DURATION, "gauge", "How long each phase of the last probe took, in seconds.", |r, _, o, n| {
+        for (phase, took) in Phase::ALL.iter().zip(r.phases) {
+            if let Some(took) = took {
+                sample(o, n, &r.labels, &labels(&[(LABEL_PHASE, phase.as_label())]), took);
+            }
+        }
+    }),
+    (LAST_PROBE_TIMESTAMP, "gauge", "When the last probe finished, Unix seconds.", |r, _, o, n| {
+        sample(o, n, &r.labels, "", r.finished_at)
+    }),
+    (PROBE_INTERVAL, "gauge", "The configured probe interval of the target, in seconds.", |r, _, o, n| {
+        sample(o, n, &r.labels, "", r.interval)
+    }),
+    (PROBES_TOTAL, "counter", "Probes run, by result.", |r, _, o, n| {
+        sample(o, n, &r.labels, &labels(&[(LABEL_RESULT, "success")]), r.successes as f64);
+        sample(o, n, &r.labels, &labels(&[(LABEL_RESULT, "failure")]), r.failures as f64);
+    }),
+];
+
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        push_label(&mut out, name, value);
+    }
+    out
+}
+
+/// Appends every per-target family of `entries` to `out`, with expiry computed at `now`.
+pub fn render(entries: &[std::sync::Arc<Entry>], now: SystemTime, out: &mut String) {
+    let now = unix_seconds(now);
+    let mut family = String::new();
+    for (name, kind, help, samples) in FAMILIES {
+        family.clear();
+        for entry in entries {
+            for row in &entry.series.rows {
+                samples(row, now, &mut family, name);
+            }
+        }
+        if !family.is_empty() {
+            header(out, name, kind, help);
+            out.push_str(&family);
+        }
+    }
+}
+
+/// Renders one probe outcome alone, as `GET /probe` answers.
+pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
+    let entry = Entry {
+        spec: std::sync::Arc::new(spec.clone()),
+        outcome: outcome.clone(),
+        series: PreparedTarget::new(spec, outcome, None),
+    };
+    let mut out = String::new();
+    render(&[std::sync::Arc::new(entry)], now, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_names_are_comma_wrapped_and_bounded() {
+        assert_eq!(dns_names_value(&["a.example".into(), "b.example".into()]), ",a.example,b.example,");
+        assert_eq!(dns_names_value(&[]), "");
+        let many: Vec<String> = (0..500).map(|i| format!("host-{i}.example.com")).collect();
+        let value = dns_names_value(&many);
+        assert!(value.len() <= MAX_DNS_NAMES_VALUE && value.ends_with(','), "{}", value.len());
+    }
+}

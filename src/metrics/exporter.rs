@@ -1,0 +1,66 @@
+//! Process-wide series, kept in a `prometheus` registry: build info, configuration
+//! reload status and the number of targets. Per-target data is the collector's.
+
+use prometheus::{Encoder, Gauge, IntGauge, Opts, Registry, TextEncoder};
+
+use super::names::*;
+
+/// The exporter's own metrics.
+#[derive(Debug, Clone)]
+pub struct ExporterMetrics {
+    registry: Registry,
+    reload_successful: IntGauge,
+    reload_success_timestamp: Gauge,
+    targets: IntGauge,
+}
+
+impl Default for ExporterMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ExporterMetrics {
+    /// Registers every exporter metric in a registry of its own.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let build_info = IntGauge::with_opts(
+            Opts::new(BUILD_INFO, "1, with the certwatch version and the Rust compiler it was built with.")
+                .const_label("version", env!("CARGO_PKG_VERSION"))
+                .const_label("rustc", env!("CERTWATCH_RUSTC_VERSION")),
+        )
+        .expect("valid metric");
+        build_info.set(1);
+        let reload_successful = IntGauge::new(CONFIG_LAST_RELOAD_SUCCESSFUL, "1 if the last configuration (re)load succeeded.")
+            .expect("valid metric");
+        let reload_success_timestamp =
+            Gauge::new(CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP, "When the configuration last loaded successfully, Unix seconds.")
+                .expect("valid metric");
+        let targets = IntGauge::new(TARGETS, "Configured targets.").expect("valid metric");
+        for metric in [&build_info, &reload_successful, &targets] {
+            registry.register(Box::new(metric.clone())).expect("names are unique");
+        }
+        registry.register(Box::new(reload_success_timestamp.clone())).expect("names are unique");
+        Self { registry, reload_successful, reload_success_timestamp, targets }
+    }
+
+    /// Records a successful (re)load of a configuration with `targets` targets.
+    pub fn loaded(&self, targets: usize, now: std::time::SystemTime) {
+        self.reload_successful.set(1);
+        self.reload_success_timestamp.set(super::collector::unix_seconds(now));
+        self.targets.set(i64::try_from(targets).unwrap_or(i64::MAX));
+    }
+
+    /// Records a failed reload; the running configuration stays.
+    pub fn reload_failed(&self) {
+        self.reload_successful.set(0);
+    }
+
+    /// Appends the exposition of every exporter metric to `out`.
+    pub fn render(&self, out: &mut String) {
+        let mut buf = Vec::new();
+        // Encoding our own valid families into memory cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        out.push_str(&String::from_utf8_lossy(&buf));
+    }
+}

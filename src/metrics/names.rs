@@ -1,0 +1,59 @@
+//! Every metric name and label key certwatch exports, shared with the tests.
+
+/// 1 if connect, STARTTLS and the TLS handshake completed.
+pub const HANDSHAKE_SUCCESS: &str = "certwatch_handshake_success";
+/// 1 if the presented chain verifies.
+pub const CHAIN_VERIFIED: &str = "certwatch_chain_verified";
+/// 1 if both of the above are 1.
+pub const PROBE_SUCCESS: &str = "certwatch_probe_success";
+/// 1 with `reason` when verification failed.
+pub const VERIFY_ERROR_INFO: &str = "certwatch_verify_error_info";
+/// 1 with `stage` and `reason` when the handshake did not complete.
+pub const PROBE_FAILURE_INFO: &str = "certwatch_probe_failure_info";
+/// 1 with `version` and `cipher`.
+pub const TLS_INFO: &str = "certwatch_tls_info";
+/// 1 per presented certificate, with its identity.
+pub const CERT_INFO: &str = "certwatch_cert_info";
+/// notAfter per depth.
+pub const CERT_NOT_AFTER: &str = "certwatch_cert_not_after_timestamp_seconds";
+/// notBefore per depth.
+pub const CERT_NOT_BEFORE: &str = "certwatch_cert_not_before_timestamp_seconds";
+/// Seconds until notAfter per depth, at scrape time.
+pub const CERT_EXPIRY: &str = "certwatch_cert_expiry_seconds";
+/// The smallest certificate expiry of the presented chain, at scrape time.
+pub const CHAIN_EXPIRY: &str = "certwatch_chain_expiry_seconds";
+/// The smallest expiry along the verified path, at scrape time.
+pub const VERIFIED_CHAIN_EXPIRY: &str = "certwatch_verified_chain_expiry_seconds";
+/// How long the last probe took.
+pub const PROBE_DURATION: &str = "certwatch_probe_duration_seconds";
+/// How long each phase of the last probe took.
+pub const PROBE_PHASE_DURATION: &str = "certwatch_probe_phase_duration_seconds";
+/// When the last probe finished.
+pub const LAST_PROBE_TIMESTAMP: &str = "certwatch_last_probe_timestamp_seconds";
+/// The configured probe interval (for staleness alerts).
+pub const PROBE_INTERVAL: &str = "certwatch_probe_interval_seconds";
+/// Probes run, by result.
+pub const PROBES_TOTAL: &str = "certwatch_probes_total";
+/// Version and compiler.
+pub const BUILD_INFO: &str = "certwatch_build_info";
+/// 1 if the last configuration (re)load succeeded.
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "certwatch_config_last_reload_successful";
+/// When the configuration last loaded successfully.
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str = "certwatch_config_last_reload_success_timestamp_seconds";
+/// Configured targets.
+pub const TARGETS: &str = "certwatch_targets";
+
+/// The configured name of a target.
+pub const LABEL_TARGET: &str = "target";
+/// The address probed.
+pub const LABEL_IP: &str = "ip";
+/// Position of a certificate in the presented chain, 0 = leaf.
+pub const LABEL_DEPTH: &str = "depth";
+/// Why verification or a stage failed.
+pub const LABEL_REASON: &str = "reason";
+/// The stage a probe failed in.
+pub const LABEL_STAGE: &str = "stage";
+/// The phase a duration belongs to.
+pub const LABEL_PHASE: &str = "phase";
+/// `success` or `failure`.
+pub const LABEL_RESULT: &str = "result";

@@ -1,0 +1,103 @@
+//! One probe of one target: resolve → connect → STARTTLS → TLS handshake → chain.
+//!
+//! [`run`] orders the stages and bounds the whole probe by the target's `timeout`; each
+//! stage lives in its own module and every await is bounded by the probe's deadline
+//! through [`with_deadline`]. The result is a [`ProbeOutcome`] value: storing it,
+//! logging it and turning it into metrics are left to the callers.
+
+pub mod connect;
+pub mod line_io;
+pub mod outcome;
+pub mod resolve;
+pub mod starttls;
+pub mod tls;
+pub mod verify;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use rustls_pki_types::UnixTime;
+use tokio::time::Instant;
+
+use crate::cert::ParsedCert;
+use crate::config::TargetSpec;
+use outcome::{AddressOutcome, Failure, FailureKind, Phase, PhaseTimes, ProbeOutcome};
+
+/// Awaits `future` until `deadline`; past it, the probe fails with a timeout in `phase`.
+pub async fn with_deadline<F: Future>(phase: Phase, deadline: Instant, future: F) -> Result<F::Output, Failure> {
+    tokio::time::timeout_at(deadline, future).await.map_err(|_| {
+        Failure::new(FailureKind::timeout_in(phase), format!("no answer before the probe timeout, during {phase}"))
+    })
+}
+
+/// Probes every address of `spec` once.
+pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
+    let started = Instant::now();
+    let deadline = started + spec.timeout;
+    let resolved = resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
+    let resolve_took = started.elapsed();
+    let addresses = match resolved {
+        Err(failure) => vec![unresolved(failure, resolve_took)],
+        Ok(ips) => {
+            let probes = ips.into_iter().map(|ip| probe_address(spec, ip, deadline, resolve_took));
+            futures_util::future::join_all(probes).await
+        }
+    };
+    ProbeOutcome { addresses }
+}
+
+fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
+    let mut phases = PhaseTimes::default();
+    phases.set(Phase::Resolve, took);
+    AddressOutcome {
+        ip: None,
+        finished_at: SystemTime::now(),
+        duration: took,
+        phases,
+        handshake: Err(failure),
+        chain: Vec::new(),
+        verdict: None,
+    }
+}
+
+/// Connects to one address and runs STARTTLS and the handshake over it.
+async fn probe_address(spec: &TargetSpec, ip: IpAddr, deadline: Instant, resolve_took: Duration) -> AddressOutcome {
+    let started = Instant::now();
+    let mut phases = PhaseTimes::default();
+    phases.set(Phase::Resolve, resolve_took);
+    let mut chain_der = Vec::new();
+    let handshake = async {
+        let stream = timed(&mut phases, Phase::Connect, connect::connect(SocketAddr::new(ip, spec.address.port), deadline)).await?;
+        let stream = if spec.starttls == crate::config::StartTls::None {
+            stream
+        } else {
+            timed(&mut phases, Phase::StartTls, starttls::upgrade(spec.starttls, stream, deadline)).await?
+        };
+        let shake = timed(&mut phases, Phase::Handshake, tls::handshake(stream, &spec.tls, spec.server_name.server_name(), deadline)).await;
+        chain_der = shake.chain;
+        shake.result
+    }
+    .await;
+    let chain: Vec<ParsedCert> = chain_der.iter().map(|der| ParsedCert::from_der(der)).collect();
+    let verdict = (!chain_der.is_empty()).then(|| {
+        verify::verify_chain(&chain_der, &chain, spec.server_name.server_name(), &spec.tls.trust, UnixTime::now())
+    });
+    AddressOutcome {
+        ip: Some(ip),
+        finished_at: SystemTime::now(),
+        duration: resolve_took + started.elapsed(),
+        phases,
+        handshake,
+        chain,
+        verdict,
+    }
+}
+
+/// Runs `future`, recording how long it took as `phase`.
+async fn timed<F: Future>(phases: &mut PhaseTimes, phase: Phase, future: F) -> F::Output {
+    let started = Instant::now();
+    let output = future.await;
+    phases.set(phase, started.elapsed());
+    output
+}

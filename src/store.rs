@@ -1,0 +1,64 @@
+//! The latest probe result of every target, replaced whole after each probe.
+//!
+//! Readers (the metrics collector, the status page) take a snapshot of `Arc`s and never
+//! wait on a probe. Formatting and time are the readers' concern.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::config::TargetSpec;
+use crate::metrics::PreparedTarget;
+use crate::probe::outcome::ProbeOutcome;
+
+/// What is kept of a target's last probe.
+#[derive(Debug)]
+pub struct Entry {
+    /// The target as configured when it was probed.
+    pub spec: Arc<TargetSpec>,
+    /// What the probe found.
+    pub outcome: ProbeOutcome,
+    /// The metric series, prepared once per probe.
+    pub series: PreparedTarget,
+}
+
+/// The latest entry per target name.
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+}
+
+impl Store {
+    /// Replaces the entry of `entry.spec.name`, unless `still_wanted` says the target
+    /// was removed meanwhile (checked under the lock, so a reload cannot race it).
+    pub fn record(&self, entry: Entry, still_wanted: impl FnOnce() -> bool) {
+        let mut entries = self.write();
+        if still_wanted() {
+            entries.insert(entry.spec.name.clone(), Arc::new(entry));
+        }
+    }
+
+    /// The entry of `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Entry>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every entry, by name.
+    pub fn snapshot(&self) -> Vec<Arc<Entry>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Drops every entry whose name is not in `names`.
+    pub fn retain(&self, names: &HashSet<&str>) {
+        self.write().retain(|name, _| names.contains(name.as_str()));
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<Entry>>> {
+        // A writer cannot panic while holding the lock (inserts and retains only), so
+        // a poisoned lock still holds consistent data.
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<Entry>>> {
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
