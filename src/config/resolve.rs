@@ -238,16 +238,15 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
     for (i, target) in raw.targets.iter().enumerate() {
         let path = format!("targets[{i}]");
         check_settings(&target.own_settings(), &path, problems);
-        let Some(spec) = resolver.target(target, &path, problems) else { continue };
-        if !names.insert(spec.name.clone()) {
+        let name = target.name.clone().unwrap_or_else(|| target.address.to_string());
+        if !names.insert(name.clone()) {
             let at = if target.name.is_some() { "name" } else { "address" };
-            problems.add(
-                format!("{path}.{at}"),
-                format!("duplicate target name {:?}: give each target a unique `name:`", spec.name),
-            );
+            problems.add(format!("{path}.{at}"), format!("duplicate target name {name:?}: give each target a unique `name:`"));
             continue;
         }
-        targets.push(Arc::new(spec));
+        if let Some(spec) = resolver.target(target, &path, problems) {
+            targets.push(Arc::new(spec));
+        }
     }
     Config { source: None, listen, concurrency, targets, probe_limits, resolver }
 }
@@ -358,7 +357,10 @@ impl Resolver {
         match self.spec(name, target.address.clone(), target.server_name.clone(), &settings, labels) {
             Ok(spec) => Some(spec),
             Err(message) => {
-                problems.add(path, message);
+                // A PEM file that failed to load was reported where it is named.
+                if !self.pem.values().any(|loaded| loaded.as_ref().err() == Some(&message)) {
+                    problems.add(path, message);
+                }
                 None
             }
         }

@@ -11,12 +11,34 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use serde::Deserialize;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+/// Implements `Deserialize` through `FromStr`. The error is raised inside the visitor,
+/// while serde_yaml still knows the scalar being read, so it carries the value's own
+/// line and column (a `try_from` conversion would be placed at the enclosing mapping).
+macro_rules! deserialize_from_str {
+    ($name:ident, $what:literal) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct StrVisitor;
+                impl Visitor<'_> for StrVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        v.parse().map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(StrVisitor)
+            }
+        }
+    };
+}
 
 /// A duration in Prometheus' syntax: `500ms`, `30s`, `5m`, `1h`, `7d`, `1w`, `1y`,
 /// or several of them in decreasing order, as in `1h30m`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PromDuration(Duration);
 
 impl PromDuration {
@@ -85,12 +107,7 @@ impl FromStr for PromDuration {
     }
 }
 
-impl TryFrom<String> for PromDuration {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+deserialize_from_str!(PromDuration, "a string");
 
 impl fmt::Display for PromDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,8 +143,7 @@ impl fmt::Display for Host {
 }
 
 /// A target address: `host:port`, `ipv4:port` or `[ipv6]:port`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Address {
     /// Name or IP literal.
     pub host: Host,
@@ -190,12 +206,7 @@ fn parse_dns_name(host: &str) -> Result<String, String> {
     }
 }
 
-impl TryFrom<String> for Address {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+deserialize_from_str!(Address, "a string");
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,8 +218,7 @@ impl fmt::Display for Address {
 }
 
 /// The name sent as SNI and checked against the certificate: a DNS name or an IP.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TlsName(ServerName<'static>);
 
 impl TlsName {
@@ -236,12 +246,7 @@ impl FromStr for TlsName {
     }
 }
 
-impl TryFrom<String> for TlsName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+deserialize_from_str!(TlsName, "a string");
 
 impl fmt::Display for TlsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -262,8 +267,7 @@ pub const RESERVED_LABELS: [&str; 20] = [
 
 /// A user label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved by Prometheus (`__`) or
 /// by certwatch's own labels.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LabelName(String);
 
 impl LabelName {
@@ -296,19 +300,13 @@ impl FromStr for LabelName {
     }
 }
 
-impl TryFrom<String> for LabelName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+deserialize_from_str!(LabelName, "a string");
 
 /// Declares a closed set of keywords, parsed from and printed as their YAML names.
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-        #[serde(try_from = "String")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
         }
@@ -339,12 +337,7 @@ macro_rules! keyword_enum {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                s.parse()
-            }
-        }
+        deserialize_from_str!($name, $what);
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

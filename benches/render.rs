@@ -1,0 +1,455 @@
+//! `/metrics` at scale: 10,000 targets with a 3-certificate chain each.
+//!
+//! Measures (it asserts nothing; run with `cargo bench --bench render`):
+//! - the time to render the whole `/metrics` body from a store snapshot (per-target
+//!   families plus the exporter's own registry), min / median / p99 over 30 runs;
+//! - the time to prepare the series of one target (`PreparedTarget::new`);
+//! - the resident memory the store of 10,000 targets takes (VmRSS deltas);
+//! - for comparison, the same series kept in `prometheus` crate `GaugeVec`s and
+//!   rendered with `registry.gather()` + `TextEncoder`.
+//!
+//! `CERTWATCH_BENCH_TARGETS` and `CERTWATCH_BENCH_ITERS` override the defaults
+//! (10,000 and 30) for quick runs.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use certwatch::cert::ParsedCert;
+use certwatch::config::Config;
+use certwatch::metrics::{collector, ExporterMetrics, PreparedTarget};
+use certwatch::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome, TlsParams, Verdict};
+use certwatch::store::{Entry, Store};
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// Distinct leaves, cycled over the targets.
+const LEAVES: usize = 100;
+const WARMUP: usize = 3;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// VmRSS of this process, in bytes.
+fn rss() -> u64 {
+    proc_status_kb("VmRSS:") * 1024
+}
+
+fn proc_status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mb(bytes: f64) -> f64 {
+    bytes / (1024.0 * 1024.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// min, median, p99 (nearest rank) of `times`, in ms.
+fn stats(times: &mut [Duration]) -> (f64, f64, f64) {
+    times.sort();
+    let n = times.len();
+    let p99 = times[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1];
+    (ms(times[0]), ms(times[n / 2]), ms(p99))
+}
+
+fn time_runs(iters: usize, mut run: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..WARMUP {
+        run();
+    }
+    (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed()
+        })
+        .collect()
+}
+
+fn dn(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    dn.push(DnType::OrganizationName, "certwatch bench");
+    dn
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = dn(cn);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params
+}
+
+/// A root, an intermediate and `LEAVES` distinct leaves signed by it: the parsed
+/// chains `[leaf, intermediate, root]`.
+fn chains() -> Vec<Vec<ParsedCert>> {
+    let root_key = KeyPair::generate().expect("key");
+    let root_params = ca_params("certwatch bench root CA");
+    let root = root_params.self_signed(&root_key).expect("root");
+    let root_issuer = Issuer::new(root_params, root_key);
+
+    let inter_key = KeyPair::generate().expect("key");
+    let inter_params = ca_params("certwatch bench intermediate CA R1");
+    let inter = inter_params.signed_by(&inter_key, &root_issuer).expect("intermediate");
+    let inter_issuer = Issuer::new(inter_params, inter_key);
+
+    let root = ParsedCert::from_der(root.der());
+    let inter = ParsedCert::from_der(inter.der());
+    (0..LEAVES)
+        .map(|i| {
+            let names = vec![format!("service-{i:03}.example.com"), format!("www.service-{i:03}.example.com")];
+            let mut params = CertificateParams::new(names.clone()).expect("params");
+            params.distinguished_name = dn(&names[0]);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            let key = KeyPair::generate().expect("key");
+            let leaf = params.signed_by(&key, &inter_issuer).expect("leaf");
+            vec![ParsedCert::from_der(leaf.der()), inter.clone(), root.clone()]
+        })
+        .collect()
+}
+
+fn config_yaml(targets: usize) -> String {
+    let mut yaml = String::from("defaults:\n  interval: 5m\n  timeout: 10s\ntargets:\n");
+    for i in 0..targets {
+        yaml.push_str(&format!("  - address: \"host-{i:05}.example.com:443\"\n    labels: {{team: \"team-{}\"}}\n", i % 10));
+    }
+    yaml
+}
+
+fn outcome(i: usize, chain: &[ParsedCert]) -> ProbeOutcome {
+    let mut phases = PhaseTimes::default();
+    phases.set(Phase::Resolve, Duration::from_micros(800 + (i % 97) as u64));
+    phases.set(Phase::Connect, Duration::from_micros(12_000 + (i % 1013) as u64));
+    phases.set(Phase::Handshake, Duration::from_micros(35_000 + (i % 2027) as u64));
+    let path_not_after = chain.iter().filter_map(ParsedCert::not_after).min().unwrap_or(0);
+    ProbeOutcome {
+        addresses: vec![AddressOutcome {
+            // A documentation range: only a label here, never connected to.
+            ip: Some(IpAddr::V4(Ipv4Addr::new(198, 51, (i / 250) as u8, (i % 250 + 1) as u8))),
+            finished_at: SystemTime::now(),
+            duration: Duration::from_micros(48_000 + (i % 3001) as u64),
+            phases,
+            handshake: Ok(TlsParams { version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256" }),
+            chain: chain.to_vec(),
+            verdict: Some(Verdict::Verified { path_not_after }),
+        }],
+    }
+}
+
+/// The `/metrics` body as `http::metrics` renders it.
+fn render_body(exporter: &ExporterMetrics, entries: &[Arc<Entry>], out: &mut String) {
+    out.clear();
+    exporter.render(out);
+    collector::render(entries, SystemTime::now(), out);
+}
+
+/// One sample line of the exposition: name, label pairs, value.
+fn parse_sample(line: &str) -> (&str, Vec<(String, String)>, f64) {
+    let (head, value) = line.rsplit_once(' ').expect("sample value");
+    let value: f64 = value.parse().expect("numeric value");
+    let Some((name, rest)) = head.split_once('{') else {
+        return (head, Vec::new(), value);
+    };
+    let body = rest.strip_suffix('}').expect("closing brace");
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => val.push('\n'),
+                    Some(other) => val.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => val.push(c),
+            }
+        }
+        labels.push((key.trim_start_matches(',').to_owned(), val));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    (name, labels, value)
+}
+
+/// The alternative the design was weighed against: every series in `prometheus`
+/// `GaugeVec`s (one per family, same names, same label sets, same values).
+struct PromAlternative {
+    registry: Registry,
+    /// Handles of the expiry gauges with the notAfter they count down to: with a
+    /// registry they must be refreshed before each gather to stay current.
+    expiry: Vec<(Gauge, f64)>,
+    series: usize,
+    cert_series: usize,
+}
+
+const EXPIRY_FAMILIES: [&str; 3] =
+    ["certwatch_cert_expiry_seconds", "certwatch_chain_expiry_seconds", "certwatch_verified_chain_expiry_seconds"];
+const CERT_FAMILIES: [&str; 4] = [
+    "certwatch_cert_info",
+    "certwatch_cert_not_after_timestamp_seconds",
+    "certwatch_cert_not_before_timestamp_seconds",
+    "certwatch_cert_expiry_seconds",
+];
+
+impl PromAlternative {
+    /// Fills the registry from a rendered body (per-target families only), taken at `now`.
+    fn from_body(body: &str, now: f64) -> Self {
+        let registry = Registry::new();
+        let mut families: HashMap<String, GaugeVec> = HashMap::new();
+        let mut help: HashMap<&str, &str> = HashMap::new();
+        let mut expiry = Vec::new();
+        let (mut series, mut cert_series) = (0, 0);
+        for line in body.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, text) = rest.split_once(' ').expect("help text");
+                help.insert(name, text);
+                continue;
+            }
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let (name, labels, value) = parse_sample(line);
+            if labels.is_empty() {
+                continue; // the exporter's own unlabelled series: not per-target
+            }
+            let vec = families.entry(name.to_owned()).or_insert_with(|| {
+                let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+                let vec = GaugeVec::new(Opts::new(name, help.get(name).copied().unwrap_or(name)), &names).expect("vec");
+                registry.register(Box::new(vec.clone())).expect("unique");
+                vec
+            });
+            let values: Vec<&str> = labels.iter().map(|(_, v)| v.as_str()).collect();
+            let gauge = vec.with_label_values(&values);
+            gauge.set(value);
+            series += 1;
+            if CERT_FAMILIES.contains(&name) {
+                cert_series += 1;
+            }
+            if EXPIRY_FAMILIES.contains(&name) {
+                expiry.push((gauge, value + now));
+            }
+        }
+        Self { registry, expiry, series, cert_series }
+    }
+
+    fn refresh_expiry(&self, now: f64) {
+        for (gauge, not_after) in &self.expiry {
+            gauge.set(not_after - now);
+        }
+    }
+
+    fn render(&self, out: &mut Vec<u8>) {
+        out.clear();
+        TextEncoder::new().encode(&self.registry.gather(), out).expect("encode");
+    }
+}
+
+fn now_secs() -> f64 {
+    collector::unix_seconds(SystemTime::now())
+}
+
+fn main() {
+    let targets = env_usize("CERTWATCH_BENCH_TARGETS", 10_000);
+    let iters = env_usize("CERTWATCH_BENCH_ITERS", 30).max(1);
+    println!("certwatch /metrics bench: {targets} targets x 3 certificates, {iters} timed runs after {WARMUP} warm-up");
+
+    let chains = chains();
+    let yaml = config_yaml(targets);
+    let rss_start = rss();
+    let config = Config::from_yaml(&yaml, "bench.yml", Path::new(".")).expect("valid bench configuration");
+    drop(yaml);
+    assert_eq!(config.targets.len(), targets);
+    let rss_config = rss();
+
+    // Outcomes as probes would deliver them (each its own parsed chain).
+    let outcomes: Vec<ProbeOutcome> = (0..targets).map(|i| outcome(i, &chains[i % LEAVES])).collect();
+    let rss_outcomes = rss();
+
+    // Prepare cost: every PreparedTarget, timed as one batch, a few times.
+    let mut prepare_times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let prepared: Vec<PreparedTarget> =
+            config.targets.iter().zip(&outcomes).map(|(spec, outcome)| PreparedTarget::new(spec, outcome, None)).collect();
+        prepare_times.push(start.elapsed());
+        black_box(prepared);
+    }
+    let (prep_min, prep_med, _) = stats(&mut prepare_times);
+
+    let rss_before_store = rss();
+    let store = Store::default();
+    for (spec, outcome) in config.targets.iter().zip(outcomes) {
+        let series = PreparedTarget::new(spec, &outcome, None);
+        store.record(Entry { spec: spec.clone(), outcome, series }, || true);
+    }
+    let rss_store = rss();
+    drop(chains);
+    let rss_after_drop = rss();
+    let snapshot = store.snapshot();
+    assert_eq!(snapshot.len(), targets);
+
+    // The /metrics body.
+    let exporter = ExporterMetrics::new();
+    exporter.loaded(targets, SystemTime::now());
+    let mut out = String::new();
+    let mut times = time_runs(iters, || {
+        render_body(&exporter, &snapshot, &mut out);
+        black_box(out.len());
+    });
+    let (min, med, p99) = stats(&mut times);
+    let body_bytes = out.len();
+    let samples = out.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
+    let rss_rendered = rss();
+
+    // The same with a fresh String each time, as the handler does (capacity hint included).
+    let mut fresh_times = time_runs(iters, || {
+        let mut body = String::with_capacity(snapshot.len() * 4096 + 2048);
+        exporter.render(&mut body);
+        collector::render(&snapshot, SystemTime::now(), &mut body);
+        black_box(body.len());
+    });
+    let (fmin, fmed, fp99) = stats(&mut fresh_times);
+
+    // The per-target families alone (no exporter registry), for the breakdown.
+    let mut coll_times = time_runs(iters, || {
+        out.clear();
+        collector::render(&snapshot, SystemTime::now(), &mut out);
+        black_box(out.len());
+    });
+    let (_, coll_med, _) = stats(&mut coll_times);
+    let mut exp_times = time_runs(iters, || {
+        out.clear();
+        exporter.render(&mut out);
+        black_box(out.len());
+    });
+    let (_, exp_med, _) = stats(&mut exp_times);
+
+    // The alternative: the same series in prometheus GaugeVecs.
+    out.clear();
+    let prom_time = SystemTime::now();
+    let prom_now = collector::unix_seconds(prom_time);
+    collector::render(&snapshot, prom_time, &mut out);
+    let rss_before_prom = rss();
+    let fill_start = Instant::now();
+    let prom = PromAlternative::from_body(&out, prom_now);
+    let prom_fill = fill_start.elapsed();
+    let rss_prom = rss();
+    let mut prom_out = Vec::new();
+    let mut prom_times = time_runs(iters, || {
+        prom.render(&mut prom_out);
+        black_box(prom_out.len());
+    });
+    let (pmin, pmed, pp99) = stats(&mut prom_times);
+    let mut prom_fresh_times = time_runs(iters, || {
+        prom.refresh_expiry(now_secs());
+        prom.render(&mut prom_out);
+        black_box(prom_out.len());
+    });
+    let (prmin, prmed, prp99) = stats(&mut prom_fresh_times);
+    let prom_body = prom_out.len();
+
+    let per_target = |a: u64, b: u64| (b as f64 - a as f64) / targets as f64;
+    println!();
+    println!("machine: {} CPUs, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    println!();
+    println!("render /metrics (exporter registry + collector::render into a reused String)");
+    println!("  min {min:.2} ms   median {med:.2} ms   p99 {p99:.2} ms");
+    println!("  body {:.2} MB, {samples} samples, {:.0} bytes/target", mb(body_bytes as f64), body_bytes as f64 / targets as f64);
+    println!("  fresh String per scrape (as the handler): min {fmin:.2}  median {fmed:.2}  p99 {fp99:.2} ms");
+    println!("  breakdown (median): collector::render {coll_med:.2} ms, ExporterMetrics::render {exp_med:.3} ms");
+    println!(
+        "  throughput {:.0} MB/s, {:.0} ns/sample",
+        mb(body_bytes as f64) / (med / 1e3),
+        med * 1e6 / samples as f64
+    );
+    println!();
+    println!("prepare (PreparedTarget::new, all {targets} targets, 5 runs)");
+    println!(
+        "  min {:.2} ms, median {:.2} ms  =  {:.2} us/target",
+        prep_min,
+        prep_med,
+        prep_med * 1e3 / targets as f64
+    );
+    println!();
+    println!("resident memory (VmRSS; glibc malloc, freed memory may stay resident)");
+    println!("  baseline before config         {:8.1} MB", mb(rss_start as f64));
+    println!(
+        "  + config (10k TargetSpec)      {:+8.1} MB  ({:.0} B/target)",
+        mb(rss_config as f64 - rss_start as f64),
+        per_target(rss_start, rss_config)
+    );
+    println!(
+        "  + outcomes (parsed chains)     {:+8.1} MB  ({:.0} B/target)",
+        mb(rss_outcomes as f64 - rss_config as f64),
+        per_target(rss_config, rss_outcomes)
+    );
+    println!(
+        "  + store (entries + series)     {:+8.1} MB  ({:.0} B/target)",
+        mb(rss_store as f64 - rss_before_store as f64),
+        per_target(rss_before_store, rss_store)
+    );
+    println!("  after dropping temp vectors    {:8.1} MB", mb(rss_after_drop as f64));
+    println!(
+        "  store total over baseline      {:+8.1} MB  (config + outcomes + series, {:.0} B/target)",
+        mb(rss_after_drop as f64 - rss_start as f64),
+        per_target(rss_start, rss_after_drop)
+    );
+    println!(
+        "  after rendering (body buffer)  {:8.1} MB  ({:+.1} MB)",
+        mb(rss_rendered as f64),
+        mb(rss_rendered as f64 - rss_after_drop as f64)
+    );
+    println!("  peak VmHWM so far              {:8.1} MB", proc_status_kb("VmHWM:") as f64 / 1024.0);
+    println!();
+    println!("alternative: prometheus GaugeVec per family + registry.gather() + TextEncoder");
+    println!(
+        "  {} families, {} series ({} of them certificate series); filled in {:.0} ms, {:+.1} MB RSS",
+        prom.registry.gather().len(),
+        prom.series,
+        prom.cert_series,
+        ms(prom_fill),
+        mb(rss_prom as f64 - rss_before_prom as f64)
+    );
+    println!("  gather+encode:                  min {pmin:.2}  median {pmed:.2}  p99 {pp99:.2} ms");
+    println!("  refresh expiry + gather+encode: min {prmin:.2}  median {prmed:.2}  p99 {prp99:.2} ms");
+    println!("  body {:.2} MB", mb(prom_body as f64));
+    println!();
+    println!(
+        "summary: render median {med:.2} ms (budget 50 ms), prometheus-crate alternative median {prmed:.2} ms ({:.1}x), \
+         store {:+.1} MB for {targets} targets",
+        prmed / med,
+        mb(rss_after_drop as f64 - rss_start as f64)
+    );
+    drop(store);
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
