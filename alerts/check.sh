@@ -89,7 +89,7 @@ metrics = set(os.environ["METRICS"].split())
 recorded = {r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}
 headings = {github_slug(m.group(1)) for m in
             re.finditer(r"^#{1,6}\s+(.*?)\s*#*\s*$", open(runbook_path).read(), re.M)}
-base = "https://github.com/certwatch/certwatch/blob/main/README.md#"
+base = "https://github.com/certwatch/certwatch/blob/main/alerts/RUNBOOK.md#"
 errors, alerts = [], []
 for g in doc["groups"]:
     for r in g["rules"]:

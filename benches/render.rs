@@ -398,7 +398,7 @@ fn main() {
     println!("resident memory (VmRSS; glibc malloc, freed memory may stay resident)");
     println!("  baseline before config         {:8.1} MB", mb(rss_start as f64));
     println!(
-        "  + config (10k TargetSpec)      {:+8.1} MB  ({:.0} B/target)",
+        "  + config (TargetSpecs)         {:+8.1} MB  ({:.0} B/target)",
         mb(rss_config as f64 - rss_start as f64),
         per_target(rss_start, rss_config)
     );

@@ -2,6 +2,7 @@
 //! library and returns the metrics as a scrape would see them.
 #![allow(dead_code)]
 
+pub mod exporter;
 pub mod hostile;
 pub mod pki;
 pub mod scrape;

@@ -1,0 +1,101 @@
+//! The real `certwatch` binary, started on 127.0.0.1:0 with a configuration, scraped
+//! over HTTP, and stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running exporter; killed when dropped if it was not stopped.
+pub struct Exporter {
+    child: Child,
+    /// Where it serves HTTP.
+    pub addr: SocketAddr,
+    /// Log lines (JSON) seen so far and to come.
+    pub logs: mpsc::Receiver<String>,
+}
+
+/// How long start-up may take before a test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Exporter {
+    /// Starts `certwatch serve` in `dir` with `args`, and waits for its listen line.
+    pub fn start(dir: &Path, args: &[&str]) -> Exporter {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certwatch"))
+            .current_dir(dir)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn certwatch");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = logs.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| panic!("no listen line; logs: {seen:#?}"));
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(listen) = json.get("listen").and_then(|l| l.as_str()) {
+                    break listen.parse().expect("listen address");
+                }
+            }
+            seen.push(line);
+        };
+        Exporter { child, addr, logs }
+    }
+
+    /// `GET path`: status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path)
+    }
+
+    /// Sends one HTTP/1.0 request and reads the whole answer.
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("HTTP answer");
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+        (status, body.to_owned())
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        loop {
+            let line = self.logs.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP").
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
