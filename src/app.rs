@@ -89,7 +89,12 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     scheduler.apply(&config.targets, config.concurrency);
     exporter.loaded(config.targets.len(), SystemTime::now());
 
-    let listener = TcpListener::bind(listen).await.map_err(|source| AppError::Bind { addr: listen, source })?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: listen,
+            source,
+        })?;
     tracing::info!(listen = %listener.local_addr().unwrap_or(listen), "serving /metrics");
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -101,10 +106,16 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         permits: scheduler.permits(),
         reload: reload_tx,
     };
-    let reloader = Reloader { source, scheduler, config: state.config.clone(), exporter };
+    let reloader = Reloader {
+        source,
+        scheduler,
+        config: state.config.clone(),
+        exporter,
+    };
     tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
 
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let drain_deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -138,7 +149,11 @@ struct Reloader {
 }
 
 impl Reloader {
-    async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ReloadRequest>,
+        shutdown: CancellationToken,
+    ) {
         let mut hangups = hangup_signals();
         loop {
             tokio::select! {
@@ -164,7 +179,8 @@ impl Reloader {
             }
             Ok(config) => {
                 let changes = self.scheduler.apply(&config.targets, config.concurrency);
-                self.exporter.loaded(config.targets.len(), SystemTime::now());
+                self.exporter
+                    .loaded(config.targets.len(), SystemTime::now());
                 let summary = format!(
                     "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
                     changes.added.len(),
@@ -173,7 +189,10 @@ impl Reloader {
                     changes.kept
                 );
                 tracing::info!(trigger, added = ?changes.added, removed = ?changes.removed, changed = ?changes.changed, "{summary}");
-                *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+                *self
+                    .config
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
                 Ok(summary)
             }
         }
@@ -229,7 +248,9 @@ pub fn cancel_on_signals(shutdown: CancellationToken) {
 
 /// `certwatch config check FILE`: every problem, one per line.
 pub fn check_config(path: &Path) -> Result<usize, Vec<String>> {
-    Config::load(path).map(|c| c.targets.len()).map_err(|e| e.problems())
+    Config::load(path)
+        .map(|c| c.targets.len())
+        .map_err(|e| e.problems())
 }
 
 /// The names of `targets`, for set operations.

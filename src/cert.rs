@@ -83,7 +83,10 @@ impl ParsedCert {
             Ok((_, cert)) => Ok(describe(&cert)),
             Err(e) => Err(format!("certificate does not parse: {e}")),
         };
-        Self { fingerprint_sha256, info }
+        Self {
+            fingerprint_sha256,
+            info,
+        }
     }
 
     /// notAfter, when the certificate parsed.
@@ -112,7 +115,10 @@ fn describe(cert: &X509Certificate<'_>) -> CertInfo {
 }
 
 fn common_name(name: &X509Name<'_>) -> Option<String> {
-    name.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned)
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
 }
 
 fn subject_alt_names(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<String>) {
@@ -145,16 +151,31 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
 fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
     let spki = cert.public_key();
     match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => KeyInfo { algorithm: "RSA", bits: Some(significant_bits(rsa.modulus)) },
+        Ok(PublicKey::RSA(rsa)) => KeyInfo {
+            algorithm: "RSA",
+            bits: Some(significant_bits(rsa.modulus)),
+        },
         Ok(PublicKey::EC(point)) => KeyInfo {
             algorithm: "ECDSA",
             bits: u32::try_from(point.key_size()).ok().filter(|b| *b > 0),
         },
-        Ok(PublicKey::DSA(y)) => KeyInfo { algorithm: "DSA", bits: Some(significant_bits(y)) },
+        Ok(PublicKey::DSA(y)) => KeyInfo {
+            algorithm: "DSA",
+            bits: Some(significant_bits(y)),
+        },
         _ => match spki.algorithm.algorithm.to_id_string().as_str() {
-            "1.3.101.112" => KeyInfo { algorithm: "Ed25519", bits: Some(256) },
-            "1.3.101.113" => KeyInfo { algorithm: "Ed448", bits: Some(456) },
-            _ => KeyInfo { algorithm: "unknown", bits: None },
+            "1.3.101.112" => KeyInfo {
+                algorithm: "Ed25519",
+                bits: Some(256),
+            },
+            "1.3.101.113" => KeyInfo {
+                algorithm: "Ed448",
+                bits: Some(456),
+            },
+            _ => KeyInfo {
+                algorithm: "unknown",
+                bits: None,
+            },
         },
     }
 }
@@ -166,13 +187,17 @@ fn significant_bits(bytes: &[u8]) -> u32 {
         [] => 0,
         [first, ..] => {
             let rest = u32::try_from(bytes.len() - start - 1).unwrap_or(u32::MAX / 16);
-            rest.saturating_mul(8).saturating_add(8 - first.leading_zeros())
+            rest.saturating_mul(8)
+                .saturating_add(8 - first.leading_zeros())
         }
     }
 }
 
 fn serial_hex(raw: &[u8]) -> String {
-    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len().saturating_sub(1));
+    let start = raw
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
     hex(&raw[start..])
 }
 
@@ -231,8 +256,20 @@ mod tests {
 
     #[test]
     fn weak_keys_are_the_ones_browsers_refuse() {
-        assert!(KeyInfo { algorithm: "RSA", bits: Some(1024) }.is_weak());
-        assert!(!KeyInfo { algorithm: "RSA", bits: Some(2048) }.is_weak());
-        assert!(!KeyInfo { algorithm: "ECDSA", bits: Some(256) }.is_weak());
+        assert!(KeyInfo {
+            algorithm: "RSA",
+            bits: Some(1024)
+        }
+        .is_weak());
+        assert!(!KeyInfo {
+            algorithm: "RSA",
+            bits: Some(2048)
+        }
+        .is_weak());
+        assert!(!KeyInfo {
+            algorithm: "ECDSA",
+            bits: Some(256)
+        }
+        .is_weak());
     }
 }

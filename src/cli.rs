@@ -5,9 +5,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Address, PromDuration, StartTls, TlsName};
+
 /// Watch TLS certificates and export their expiry and health to Prometheus.
 #[derive(Debug, Parser)]
-#[command(name = "certwatch", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "certwatch",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do; without one, `serve`.
     #[command(subcommand)]
@@ -25,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the exporter (the default).
     Serve(ServeArgs),
+    /// Probe one endpoint once and report its chain; exit codes follow Nagios plugins.
+    Check(CheckArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -38,6 +47,40 @@ pub enum ConfigCommand {
         /// The file to check.
         file: PathBuf,
     },
+}
+
+/// Options of `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The endpoint: host:port, ipv4:port or [ipv6]:port.
+    pub address: Address,
+    /// Upgrade with STARTTLS first.
+    #[arg(long, value_name = "PROTO", default_value = "none")]
+    pub starttls: StartTls,
+    /// SNI and the name verified [default: the host of ADDRESS].
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<TlsName>,
+    /// Trust anchors besides the bundled Mozilla roots (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate to present (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Bound on the whole probe.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: PromDuration,
+    /// WARNING when a presented certificate expires within this.
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub warn: PromDuration,
+    /// CRITICAL when a presented certificate expires within this.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub crit: PromDuration,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `serve`.

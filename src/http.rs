@@ -42,7 +42,10 @@ pub struct HttpState {
 
 impl HttpState {
     fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -69,7 +72,11 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     .await;
     match rendered {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("rendering metrics failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering metrics failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -90,10 +97,16 @@ const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 /// Time kept back from the scrape timeout to write the answer.
 const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
-async fn probe(State(state): State<HttpState>, headers: HeaderMap, Query(query): Query<ProbeQuery>) -> Response {
+async fn probe(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Query(query): Query<ProbeQuery>,
+) -> Response {
     let bad = |message: String| (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
     let Some(target) = query.target.filter(|t| !t.is_empty()) else {
-        return bad("the `target` parameter is missing: use /probe?target=host:port[&module=NAME]".into());
+        return bad(
+            "the `target` parameter is missing: use /probe?target=host:port[&module=NAME]".into(),
+        );
     };
     let address: Address = match target.parse() {
         Ok(a) => a,
@@ -107,7 +120,11 @@ async fn probe(State(state): State<HttpState>, headers: HeaderMap, Query(query):
     if let Some(allow) = &config.probe_limits.allow {
         if !allow.iter().any(|rule| rule.permits(&address)) {
             tracing::warn!(target = %address, "refused /probe of a target outside probe.allow");
-            return (StatusCode::FORBIDDEN, format!("{address} is not allowed by probe.allow\n")).into_response();
+            return (
+                StatusCode::FORBIDDEN,
+                format!("{address} is not allowed by probe.allow\n"),
+            )
+                .into_response();
         }
     }
     let mut spec = match config.adhoc_target(address, query.module.as_deref(), server_name) {
@@ -115,10 +132,18 @@ async fn probe(State(state): State<HttpState>, headers: HeaderMap, Query(query):
         Err(e) => return bad(e),
     };
     if let Some(limit) = scrape_timeout(&headers) {
-        spec.timeout = spec.timeout.min(limit.saturating_sub(SCRAPE_TIMEOUT_MARGIN).max(Duration::from_millis(100)));
+        spec.timeout = spec.timeout.min(
+            limit
+                .saturating_sub(SCRAPE_TIMEOUT_MARGIN)
+                .max(Duration::from_millis(100)),
+        );
     }
     let Ok(_slot) = state.probe_slots.clone().try_acquire_owned() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many /probe requests in flight; retry later\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many /probe requests in flight; retry later\n",
+        )
+            .into_response();
     };
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -129,7 +154,13 @@ async fn probe(State(state): State<HttpState>, headers: HeaderMap, Query(query):
 }
 
 fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers.get(SCRAPE_TIMEOUT_HEADER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: f64 = headers
+        .get(SCRAPE_TIMEOUT_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Duration::try_from_secs_f64(seconds).ok()
 }
 
@@ -140,7 +171,9 @@ async fn reload(State(state): State<HttpState>) -> Response {
     }
     match answer.await {
         Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
-        Ok(Err(problems)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{problems}\n")).into_response(),
+        Ok(Err(problems)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{problems}\n")).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }

@@ -16,7 +16,8 @@
 //!   [`probe::verify`] judges it, giving a [`probe::outcome::ProbeOutcome`].
 //! - [`store`] keeps the latest outcome per target with its prepared series.
 //! - [`metrics`] renders the store at scrape time; [`http`] serves it, with [`status`]
-//!   for the `/` page. [`app`] wires them together; [`cli`] parses the command line.
+//!   for the `/` page. [`app`] wires them together; [`cli`] parses the command line;
+//!   [`report`] formats `certwatch check`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -28,6 +29,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod probe;
+pub mod report;
 pub mod scheduler;
 pub mod status;
 pub mod store;

@@ -111,7 +111,10 @@ impl Scheduler {
             let forget = self.concurrency - concurrency;
             let permits = self.permits.clone();
             tokio::spawn(async move {
-                if let Ok(p) = permits.acquire_many_owned(u32::try_from(forget).unwrap_or(u32::MAX)).await {
+                if let Ok(p) = permits
+                    .acquire_many_owned(u32::try_from(forget).unwrap_or(u32::MAX))
+                    .await
+                {
                     p.forget();
                 }
             });
@@ -130,7 +133,8 @@ impl Scheduler {
             epoch: self.epoch,
         };
         tokio::spawn(task.run());
-        self.running.insert(spec.name.clone(), Running { spec, stop });
+        self.running
+            .insert(spec.name.clone(), Running { spec, stop });
     }
 }
 
@@ -138,8 +142,12 @@ impl Scheduler {
 /// targets spread evenly and a target keeps its slot across restarts.
 pub fn spread_offset(name: &str, interval: Duration) -> Duration {
     // FNV-1a: stable across processes and platforms, unlike std's hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let interval_ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_millis(hash % interval_ms)
 }
 
@@ -151,7 +159,9 @@ pub fn next_round(epoch: Instant, offset: Duration, interval: Duration, after: I
     }
     let interval_ns = interval.as_nanos().max(1);
     let rounds = (after - first).as_nanos() / interval_ns + 1;
-    let since_first = u64::try_from(rounds * interval_ns).map(Duration::from_nanos).unwrap_or(Duration::MAX);
+    let since_first = u64::try_from(rounds * interval_ns)
+        .map(Duration::from_nanos)
+        .unwrap_or(Duration::MAX);
     first.checked_add(since_first).unwrap_or(after + interval)
 }
 
@@ -183,7 +193,12 @@ impl TargetTask {
 
     async fn probe_with_permit(&self) -> ProbeOutcome {
         // The semaphore is never closed.
-        let _permit = self.permits.clone().acquire_owned().await.expect("the probe semaphore is never closed");
+        let _permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the probe semaphore is never closed");
         probe::run(&self.spec).await
     }
 
@@ -192,8 +207,13 @@ impl TargetTask {
             log_outcome(&self.spec.name, address);
         }
         let previous = self.store.get(&self.spec.name);
-        let series = PreparedTarget::new(&self.spec, &outcome, previous.as_deref().map(|e| &e.series));
-        let entry = Entry { spec: self.spec.clone(), outcome, series };
+        let series =
+            PreparedTarget::new(&self.spec, &outcome, previous.as_deref().map(|e| &e.series));
+        let entry = Entry {
+            spec: self.spec.clone(),
+            outcome,
+            series,
+        };
         self.store.record(entry, || !self.stop.is_cancelled());
     }
 }
@@ -229,14 +249,19 @@ mod tests {
     #[test]
     fn offsets_stay_within_the_interval_and_spread() {
         let interval = Duration::from_secs(300);
-        let offsets: Vec<Duration> = (0..10_000).map(|i| spread_offset(&format!("host-{i}.example:443"), interval)).collect();
+        let offsets: Vec<Duration> = (0..10_000)
+            .map(|i| spread_offset(&format!("host-{i}.example:443"), interval))
+            .collect();
         assert!(offsets.iter().all(|o| *o < interval));
         // Ten equal buckets each get close to a tenth of the targets.
         let mut buckets = [0usize; 10];
         for o in &offsets {
             buckets[(o.as_millis() * 10 / interval.as_millis()) as usize] += 1;
         }
-        assert!(buckets.iter().all(|b| (800..1200).contains(b)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|b| (800..1200).contains(b)),
+            "{buckets:?}"
+        );
     }
 
     #[test]
@@ -245,7 +270,13 @@ mod tests {
         let offset = Duration::from_secs(10);
         let interval = Duration::from_secs(60);
         assert_eq!(next_round(epoch, offset, interval, epoch), epoch + offset);
-        assert_eq!(next_round(epoch, offset, interval, epoch + offset), epoch + Duration::from_secs(70));
-        assert_eq!(next_round(epoch, offset, interval, epoch + Duration::from_secs(135)), epoch + Duration::from_secs(190));
+        assert_eq!(
+            next_round(epoch, offset, interval, epoch + offset),
+            epoch + Duration::from_secs(70)
+        );
+        assert_eq!(
+            next_round(epoch, offset, interval, epoch + Duration::from_secs(135)),
+            epoch + Duration::from_secs(190)
+        );
     }
 }

@@ -25,12 +25,21 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
     let now = unix_seconds(now);
     let mut lines: Vec<Line<'_>> = entries
         .iter()
-        .flat_map(|e| e.outcome.addresses.iter().map(move |a| line(&e.spec.name, a, now)))
+        .flat_map(|e| {
+            e.outcome
+                .addresses
+                .iter()
+                .map(move |a| line(&e.spec.name, a, now))
+        })
         .collect();
     lines.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then(a.days_left.unwrap_or(f64::INFINITY).total_cmp(&b.days_left.unwrap_or(f64::INFINITY)))
+            .then(
+                a.days_left
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&b.days_left.unwrap_or(f64::INFINITY)),
+            )
             .then(a.target.cmp(b.target))
     });
     let mut html = String::from(concat!(
@@ -52,7 +61,10 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
             1 => "expiring",
             _ => "failing",
         };
-        let days = line.days_left.map(|d| format!("{d:.1}")).unwrap_or_else(|| "–".into());
+        let days = line
+            .days_left
+            .map(|d| format!("{d:.1}"))
+            .unwrap_or_else(|| "–".into());
         let ip = line.address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         let ago = (now - unix_seconds(line.address.finished_at)).max(0.0);
         let _ = writeln!(
@@ -75,14 +87,34 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
 const EXPIRING_DAYS: f64 = 21.0;
 
 fn line<'a>(target: &'a str, address: &'a AddressOutcome, now: f64) -> Line<'a> {
-    let days_left = address.chain.iter().filter_map(|c| c.not_after()).min().map(|t| (t as f64 - now) / 86_400.0);
+    let days_left = address
+        .chain
+        .iter()
+        .filter_map(|c| c.not_after())
+        .min()
+        .map(|t| (t as f64 - now) / 86_400.0);
     let (severity, reason, detail) = match (&address.handshake, &address.verdict) {
-        (Err(f), _) => (2, format!("{}: {}", f.kind.stage(), f.kind.reason_label()), f.detail.clone()),
-        (Ok(_), Some(Verdict::Failed { reason, detail })) => (2, reason.as_label().to_owned(), detail.clone()),
-        (Ok(_), _) if days_left.is_some_and(|d| d < EXPIRING_DAYS) => (1, String::new(), String::new()),
+        (Err(f), _) => (
+            2,
+            format!("{}: {}", f.kind.stage(), f.kind.reason_label()),
+            f.detail.clone(),
+        ),
+        (Ok(_), Some(Verdict::Failed { reason, detail })) => {
+            (2, reason.as_label().to_owned(), detail.clone())
+        }
+        (Ok(_), _) if days_left.is_some_and(|d| d < EXPIRING_DAYS) => {
+            (1, String::new(), String::new())
+        }
         (Ok(_), _) => (0, String::new(), String::new()),
     };
-    Line { target, address, severity, days_left, reason, detail }
+    Line {
+        target,
+        address,
+        severity,
+        days_left,
+        reason,
+        detail,
+    }
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -107,6 +139,9 @@ mod tests {
 
     #[test]
     fn markup_from_servers_is_escaped() {
-        assert_eq!(escape("<script>alert('x')</script>&\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
     }
 }

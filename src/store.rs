@@ -55,10 +55,14 @@ impl Store {
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<Entry>>> {
         // A writer cannot panic while holding the lock (inserts and retains only), so
         // a poisoned lock still holds consistent data.
-        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<Entry>>> {
-        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -12,12 +12,19 @@ use support::tls_server::{ServerSpec, TlsServer};
 use support::{Harness, Scrape};
 
 fn certwatch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_certwatch")).args(args).output().expect("run certwatch")
+    Command::new(env!("CARGO_BIN_EXE_certwatch"))
+        .args(args)
+        .output()
+        .expect("run certwatch")
 }
 
 #[test]
 fn config_check_accepts_the_shipped_configuration() {
-    let out = certwatch(&["config", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/config/certwatch.yml")]);
+    let out = certwatch(&[
+        "config",
+        "check",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/certwatch.yml"),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid, 3 target(s)"));
 }
@@ -25,24 +32,43 @@ fn config_check_accepts_the_shipped_configuration() {
 #[test]
 fn config_check_lists_every_problem_with_its_position_and_exits_1() {
     let h = Harness::new();
-    let file = h.write("bad.yml", "targets:\n  - address: a.example:443\n    module: nope\n  - address: a.example:443\n");
+    let file = h.write(
+        "bad.yml",
+        "targets:\n  - address: a.example:443\n    module: nope\n  - address: a.example:443\n",
+    );
     let out = certwatch(&["config", "check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].ends_with("bad.yml:3:13: unknown module \"nope\" (none is defined); define it under `modules:`"), "{stdout}");
-    assert!(lines[1].contains("bad.yml:4:14: duplicate target name"), "{stdout}");
+    assert!(
+        lines[0].ends_with(
+            "bad.yml:3:13: unknown module \"nope\" (none is defined); define it under `modules:`"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("bad.yml:4:14: duplicate target name"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn serve_refuses_to_start_on_an_invalid_file() {
     let h = Harness::new();
     let file = h.write("bad.yml", "defaults:\n  interval: 5 minutes\n");
-    let out = certwatch(&["--listen", "127.0.0.1:0", "--config", file.to_str().unwrap()]);
+    let out = certwatch(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.yml:2:13: defaults.interval: invalid duration \"5 minutes\""), "{stderr}");
+    assert!(
+        stderr.contains("bad.yml:2:13: defaults.interval: invalid duration \"5 minutes\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -54,7 +80,10 @@ fn without_a_configuration_it_serves_no_targets_and_says_how_to_add_some() {
     let scrape = Scrape::parse(&body);
     assert_eq!(scrape.value(TARGETS, &[]), 0.0);
     assert_eq!(scrape.value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), 1.0);
-    assert_eq!(scrape.label(BUILD_INFO, &[], "version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        scrape.label(BUILD_INFO, &[], "version"),
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(!scrape.label(BUILD_INFO, &[], "rustc").is_empty());
     let (status, _) = exporter.get("/-/healthy");
     assert_eq!(status, 200);
@@ -93,19 +122,42 @@ async fn served_metrics_describe_a_probed_target_and_pass_promtool() {
     let scrape = Scrape::parse(&body);
     let web = [("target", "web"), ("team", "we \"quote\"")];
     assert_eq!(scrape.value(PROBE_SUCCESS, &web), 1.0, "{body}");
-    assert_eq!(scrape.value(CERT_NOT_AFTER, &[("target", "web"), ("depth", "0")]), leaf.not_after as f64);
+    assert_eq!(
+        scrape.value(CERT_NOT_AFTER, &[("target", "web"), ("depth", "0")]),
+        leaf.not_after as f64
+    );
     assert_eq!(scrape.value(TARGETS, &[]), 1.0);
     assert_eq!(scrape.value(PROBE_INTERVAL, &web), 300.0);
 
-    match Command::new("promtool").args(["check", "metrics"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn() {
+    match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
         Ok(mut child) => {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(body.as_bytes())
+                .expect("write");
             let out = child.wait_with_output().expect("promtool");
-            let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success() && report.trim().is_empty(),
+                "promtool check metrics:\n{report}"
+            );
         }
-        Err(_) if std::env::var("CI").as_deref() != Ok("true") => eprintln!("skipping promtool check: promtool not installed"),
+        Err(_) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipping promtool check: promtool not installed")
+        }
         Err(e) => panic!("promtool is required under CI: {e}"),
     }
 }

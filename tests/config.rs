@@ -33,18 +33,34 @@ fn every_shipped_configuration_is_valid() {
 fn settings_resolve_target_over_module_over_defaults() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/modules_and_mtls.yml");
     let config = Config::load(&file).expect("valid");
-    let [smtp, web, v6] = &config.targets[..] else { panic!("three targets") };
+    let [smtp, web, v6] = &config.targets[..] else {
+        panic!("three targets")
+    };
     assert_eq!(smtp.name, "[2001:db8::25]:25");
     assert_eq!(smtp.starttls, StartTls::Smtp);
     assert_eq!(smtp.timeout.as_secs(), 15, "module over defaults");
-    assert_eq!(smtp.interval.as_secs(), 600, "defaults when neither sets it");
-    assert_eq!(smtp.labels.iter().map(|(k, v)| format!("{}={v}", k.as_str())).collect::<Vec<_>>(), ["env=prod", "team=mail"]);
+    assert_eq!(
+        smtp.interval.as_secs(),
+        600,
+        "defaults when neither sets it"
+    );
+    assert_eq!(
+        smtp.labels
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.as_str()))
+            .collect::<Vec<_>>(),
+        ["env=prod", "team=mail"]
+    );
     assert_eq!(web.name, "web-v4");
     assert_eq!(web.server_name.to_string(), "www.example.com");
     assert_eq!(web.starttls, StartTls::None);
     assert_eq!(v6.resolve, ResolveMode::First);
     assert_eq!(v6.ip_family, IpFamily::Ipv6);
-    assert_eq!(v6.interval.as_secs(), 3600, "target over module and defaults");
+    assert_eq!(
+        v6.interval.as_secs(),
+        3600,
+        "target over module and defaults"
+    );
     assert_eq!(config.concurrency, 8);
 }
 
@@ -66,7 +82,9 @@ fn an_unknown_key_in_any_mapping_is_rejected_at_its_line() {
             let is_item = content.starts_with("- ");
             let key_text = content.strip_prefix("- ").unwrap_or(content);
             let indent = line.len() - key_text.len();
-            let Some((key, rest)) = key_text.split_once(':') else { continue };
+            let Some((key, rest)) = key_text.split_once(':') else {
+                continue;
+            };
             open_maps.retain(|(level, _)| *level < indent);
             let parent = open_maps.last().map(|(_, k)| k.clone()).unwrap_or_default();
             if rest.split('#').next().unwrap_or("").trim().is_empty() {
@@ -79,32 +97,81 @@ fn an_unknown_key_in_any_mapping_is_rejected_at_its_line() {
             mutated.insert(i, format!("{}certwatch_bogus: \"x\"", " ".repeat(indent)));
             let found = problems(&mutated.join("\n"));
             let at = format!("c.yml:{}:", i + 1);
-            assert!(found.iter().any(|p| p.contains("unknown field `certwatch_bogus`")), "{}:{}: {found:?}", file.display(), i + 1);
-            assert!(found[0].starts_with(&at), "{}: {found:?} should start with {at}", file.display());
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains("unknown field `certwatch_bogus`")),
+                "{}:{}: {found:?}",
+                file.display(),
+                i + 1
+            );
+            assert!(
+                found[0].starts_with(&at),
+                "{}: {found:?} should start with {at}",
+                file.display()
+            );
             injected += 1;
         }
-        assert!(injected > 5, "{}: only {injected} injections", file.display());
+        assert!(
+            injected > 5,
+            "{}: only {injected} injections",
+            file.display()
+        );
     }
 }
 
 #[test]
 fn value_errors_name_their_line_and_column_and_what_to_write() {
     let cases = [
-        ("defaults:\n  interval: 5x\n", "c.yml:2:", "invalid duration \"5x\""),
-        ("targets:\n  - address: \"example.com\"\n", "c.yml:2:", "the port is missing"),
-        ("targets:\n  - address: \"2001:db8::1:443\"\n", "c.yml:2:", "brackets"),
-        ("targets:\n  - address: a.example:443\n    labels:\n      bad-name: x\n", "c.yml:4:", "invalid label name"),
-        ("targets:\n  - address: a.example:443\n    starttls: smpt\n", "c.yml:3:", "expected one of none, smtp"),
-        ("targets:\n  - address: a.example:443\n    trust: all\n", "c.yml:3:", "webpki, system, none"),
+        (
+            "defaults:\n  interval: 5x\n",
+            "c.yml:2:",
+            "invalid duration \"5x\"",
+        ),
+        (
+            "targets:\n  - address: \"example.com\"\n",
+            "c.yml:2:",
+            "the port is missing",
+        ),
+        (
+            "targets:\n  - address: \"2001:db8::1:443\"\n",
+            "c.yml:2:",
+            "brackets",
+        ),
+        (
+            "targets:\n  - address: a.example:443\n    labels:\n      bad-name: x\n",
+            "c.yml:4:",
+            "invalid label name",
+        ),
+        (
+            "targets:\n  - address: a.example:443\n    starttls: smpt\n",
+            "c.yml:3:",
+            "expected one of none, smtp",
+        ),
+        (
+            "targets:\n  - address: a.example:443\n    trust: all\n",
+            "c.yml:3:",
+            "webpki, system, none",
+        ),
         ("listen: nowhere\n", "c.yml:1:9:", "invalid listen address"),
         ("concurrency: 0\n", "c.yml:1:14:", "at least 1"),
-        ("targets:\n  - address: a.example:443\n    interval: 10s\n    timeout: 30s\n", "c.yml:2:5:", "timeout (30s) is longer than interval (10s)"),
+        (
+            "targets:\n  - address: a.example:443\n    interval: 10s\n    timeout: 30s\n",
+            "c.yml:2:5:",
+            "timeout (30s) is longer than interval (10s)",
+        ),
     ];
     for (yaml, position, message) in cases {
         let found = problems(yaml);
         assert_eq!(found.len(), 1, "{yaml}: {found:?}");
-        assert!(found[0].starts_with(position), "{yaml}: {found:?} should start with {position}");
-        assert!(found[0].contains(message), "{yaml}: {found:?} should say {message:?}");
+        assert!(
+            found[0].starts_with(position),
+            "{yaml}: {found:?} should start with {position}"
+        );
+        assert!(
+            found[0].contains(message),
+            "{yaml}: {found:?} should say {message:?}"
+        );
     }
 }
 
@@ -134,14 +201,36 @@ targets:
     };
     let lines: Vec<String> = found
         .iter()
-        .map(|p| format!("{}:{} {}", p.position.unwrap().line, p.position.unwrap().column, p.message))
+        .map(|p| {
+            format!(
+                "{}:{} {}",
+                p.position.unwrap().line,
+                p.position.unwrap().column,
+                p.message
+            )
+        })
         .collect();
     assert_eq!(lines.len(), 6, "{lines:#?}");
-    assert!(lines[0].starts_with("3:13 unknown module \"smtp\""), "{lines:#?}");
-    assert!(lines[1].starts_with("4:14 duplicate target name \"a.example:443\""), "{lines:#?}");
-    assert!(lines[2].starts_with("7:16 ") && lines[2].contains("holds no PEM certificate"), "{lines:#?}");
-    assert!(lines[3].starts_with("10:16 cannot read") && lines[3].contains("missing.pem"), "{lines:#?}");
-    assert!(lines[4].starts_with("13:7 client_cert_file and client_key_file go together"), "{lines:#?}");
+    assert!(
+        lines[0].starts_with("3:13 unknown module \"smtp\""),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("4:14 duplicate target name \"a.example:443\""),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].starts_with("7:16 ") && lines[2].contains("holds no PEM certificate"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[3].starts_with("10:16 cannot read") && lines[3].contains("missing.pem"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[4].starts_with("13:7 client_cert_file and client_key_file go together"),
+        "{lines:#?}"
+    );
     assert!(lines[5].starts_with("13:25 cannot read"), "{lines:#?}");
 }
 

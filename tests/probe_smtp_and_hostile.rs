@@ -22,10 +22,20 @@ fn pki() -> Pki {
     let root = Ca::root("smtp root");
     let inter = root.intermediate("smtp intermediate", Validity::days(365));
     let leaf = inter.leaf(&["localhost"], Validity::days(45));
-    Pki { spec: ServerSpec::new(leaf.chain(&[&inter]), leaf.key()), not_after: leaf.not_after, root }
+    Pki {
+        spec: ServerSpec::new(leaf.chain(&[&inter]), leaf.key()),
+        not_after: leaf.not_after,
+        root,
+    }
 }
 
-fn yaml(h: &Harness, root: &Ca, addr: std::net::SocketAddr, starttls: &str, timeout: &str) -> String {
+fn yaml(
+    h: &Harness,
+    root: &Ca,
+    addr: std::net::SocketAddr,
+    starttls: &str,
+    timeout: &str,
+) -> String {
     h.write("root.pem", &root.pem);
     format!(
         "targets:\n  - address: \"{addr}\"\n    name: t\n    server_name: localhost\n    starttls: {starttls}\n    timeout: {timeout}\n    trust: none\n    tls:\n      ca_file: root.pem\n"
@@ -36,7 +46,9 @@ async fn probe_smtp(script: SmtpScript) -> (Scrape, i64) {
     let pki = pki();
     let server = SmtpServer::start(script, pki.spec.config()).await;
     let h = Harness::new();
-    let (_, scrape) = h.probe(&yaml(&h, &pki.root, server.addr, "smtp", "5s")).await;
+    let (_, scrape) = h
+        .probe(&yaml(&h, &pki.root, server.addr, "smtp", "5s"))
+        .await;
     (scrape, pki.not_after)
 }
 
@@ -44,7 +56,10 @@ fn failure(scrape: &Scrape) -> (String, String) {
     let t = [("target", "t")];
     assert_eq!(scrape.value(HANDSHAKE_SUCCESS, &t), 0.0);
     assert_eq!(scrape.value(PROBE_SUCCESS, &t), 0.0);
-    (scrape.label(PROBE_FAILURE_INFO, &t, "stage"), scrape.label(PROBE_FAILURE_INFO, &t, "reason"))
+    (
+        scrape.label(PROBE_FAILURE_INFO, &t, "stage"),
+        scrape.label(PROBE_FAILURE_INFO, &t, "reason"),
+    )
 }
 
 #[tokio::test]
@@ -54,7 +69,10 @@ async fn smtp_with_multiline_ehlo_and_starttls_on_the_final_line_succeeds() {
     assert_eq!(scrape.value(HANDSHAKE_SUCCESS, &t), 1.0, "{}", scrape.text);
     assert_eq!(scrape.value(CHAIN_VERIFIED, &t), 1.0);
     assert_eq!(scrape.value(PROBE_SUCCESS, &t), 1.0);
-    assert_eq!(scrape.value(CERT_NOT_AFTER, &[("depth", "0")]), not_after as f64);
+    assert_eq!(
+        scrape.value(CERT_NOT_AFTER, &[("depth", "0")]),
+        not_after as f64
+    );
     assert!(scrape.has(PROBE_PHASE_DURATION, &[("phase", "starttls")]));
 }
 
@@ -71,7 +89,10 @@ async fn smtp_without_starttls_reports_starttls_not_offered() {
     let mut script = SmtpScript::good();
     script.ehlo = "250-mail.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n".into();
     let (scrape, _) = probe_smtp(script).await;
-    assert_eq!(failure(&scrape), ("starttls".into(), "starttls_not_offered".into()));
+    assert_eq!(
+        failure(&scrape),
+        ("starttls".into(), "starttls_not_offered".into())
+    );
     assert!(!scrape.has(CERT_INFO, &[]));
 }
 
@@ -80,7 +101,10 @@ async fn smtp_454_to_starttls_reports_starttls_rejected() {
     let mut script = SmtpScript::good();
     script.starttls = "454 4.7.0 TLS not available due to local problem\r\n".into();
     let (scrape, _) = probe_smtp(script).await;
-    assert_eq!(failure(&scrape), ("starttls".into(), "starttls_rejected".into()));
+    assert_eq!(
+        failure(&scrape),
+        ("starttls".into(), "starttls_rejected".into())
+    );
 }
 
 #[tokio::test]
@@ -88,7 +112,10 @@ async fn smtp_421_greeting_reports_service_unavailable() {
     let mut script = SmtpScript::good();
     script.greeting = "421 4.3.2 Service not available, closing transmission channel\r\n".into();
     let (scrape, _) = probe_smtp(script).await;
-    assert_eq!(failure(&scrape), ("starttls".into(), "service_unavailable".into()));
+    assert_eq!(
+        failure(&scrape),
+        ("starttls".into(), "service_unavailable".into())
+    );
 }
 
 #[tokio::test]
@@ -97,7 +124,10 @@ async fn smtp_greeting_that_is_not_smtp_reports_protocol_error() {
     script.greeting = "220 fine\r\n".into();
     script.ehlo = "HTTP/1.1 400 Bad Request\r\n".into();
     let (scrape, _) = probe_smtp(script).await;
-    assert_eq!(failure(&scrape), ("starttls".into(), "protocol_error".into()));
+    assert_eq!(
+        failure(&scrape),
+        ("starttls".into(), "protocol_error".into())
+    );
 }
 
 /// Probes a hostile server with a short timeout; the probe must end in time.
@@ -109,34 +139,57 @@ async fn probe_hostile(behaviour: Behaviour, starttls: &str) -> (String, String)
     let config = yaml(&h, &root, server.addr, starttls, "1s");
     let probe = h.probe(&config);
     // The probe bounds itself; this outer bound only turns a hang into a failure.
-    let (_, scrape) = tokio::time::timeout(timeout * 10, probe).await.expect("the probe ended by itself");
+    let (_, scrape) = tokio::time::timeout(timeout * 10, probe)
+        .await
+        .expect("the probe ended by itself");
     let took = scrape.value(PROBE_DURATION, &[("target", "t")]);
-    assert!(took < 3.0, "{behaviour:?}: the probe took {took}s, past its 1s timeout");
+    assert!(
+        took < 3.0,
+        "{behaviour:?}: the probe took {took}s, past its 1s timeout"
+    );
     failure(&scrape)
 }
 
 #[tokio::test]
 async fn a_silent_server_times_out_in_the_phase_it_was_silent_in() {
-    assert_eq!(probe_hostile(Behaviour::Silent, "none").await, ("handshake".into(), "timeout".into()));
-    assert_eq!(probe_hostile(Behaviour::Silent, "smtp").await, ("starttls".into(), "timeout".into()));
+    assert_eq!(
+        probe_hostile(Behaviour::Silent, "none").await,
+        ("handshake".into(), "timeout".into())
+    );
+    assert_eq!(
+        probe_hostile(Behaviour::Silent, "smtp").await,
+        ("starttls".into(), "timeout".into())
+    );
 }
 
 #[tokio::test]
 async fn endless_continuation_lines_are_a_protocol_error() {
-    assert_eq!(probe_hostile(Behaviour::EndlessContinuation, "smtp").await, ("starttls".into(), "protocol_error".into()));
+    assert_eq!(
+        probe_hostile(Behaviour::EndlessContinuation, "smtp").await,
+        ("starttls".into(), "protocol_error".into())
+    );
 }
 
 #[tokio::test]
 async fn a_line_that_never_ends_is_a_protocol_error() {
-    assert_eq!(probe_hostile(Behaviour::EndlessLine, "smtp").await, ("starttls".into(), "protocol_error".into()));
+    assert_eq!(
+        probe_hostile(Behaviour::EndlessLine, "smtp").await,
+        ("starttls".into(), "protocol_error".into())
+    );
 }
 
 #[tokio::test]
 async fn garbage_instead_of_a_server_hello_is_a_handshake_protocol_error() {
-    assert_eq!(probe_hostile(Behaviour::Garbage, "none").await, ("handshake".into(), "protocol_error".into()));
+    assert_eq!(
+        probe_hostile(Behaviour::Garbage, "none").await,
+        ("handshake".into(), "protocol_error".into())
+    );
 }
 
 #[tokio::test]
 async fn a_reset_after_the_client_hello_is_a_handshake_reset() {
-    assert_eq!(probe_hostile(Behaviour::ResetAfterHello, "none").await, ("handshake".into(), "reset".into()));
+    assert_eq!(
+        probe_hostile(Behaviour::ResetAfterHello, "none").await,
+        ("handshake".into(), "reset".into())
+    );
 }

@@ -78,7 +78,10 @@ impl Problem {
         };
         let message = explain_unknown_field(message);
         Self {
-            position: error.location().map(|l| Position { line: l.line(), column: l.column() }),
+            position: error.location().map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            }),
             message,
         }
     }

@@ -64,8 +64,14 @@ impl Walker {
         match self.stack.last() {
             None => Some(String::new()),
             Some(Frame::Mapping { key: None, .. }) => None,
-            Some(Frame::Mapping { path, key: Some(key) }) if path.is_empty() => Some(key.clone()),
-            Some(Frame::Mapping { path, key: Some(key) }) => Some(format!("{path}.{key}")),
+            Some(Frame::Mapping {
+                path,
+                key: Some(key),
+            }) if path.is_empty() => Some(key.clone()),
+            Some(Frame::Mapping {
+                path,
+                key: Some(key),
+            }) => Some(format!("{path}.{key}")),
             Some(Frame::Sequence { path, index }) => Some(format!("{path}[{index}]")),
         }
     }
@@ -79,7 +85,10 @@ impl Walker {
     }
 
     fn record(&mut self, path: &str, mark: Marker) {
-        let position = Position { line: mark.line(), column: mark.col() + 1 };
+        let position = Position {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
         self.positions.entry(path.to_owned()).or_insert(position);
     }
 }
@@ -133,10 +142,31 @@ mod tests {
     fn values_are_found_by_path() {
         let text = "defaults:\n  interval: 5m\ntargets:\n  - address: a:1\n    module: m\n  - address: b:2\n";
         let positions = Positions::index(text);
-        assert_eq!(positions.find("defaults.interval"), Some(Position { line: 2, column: 13 }));
-        assert_eq!(positions.find("targets[0].module"), Some(Position { line: 5, column: 13 }));
-        assert_eq!(positions.find("targets[1].address"), Some(Position { line: 6, column: 14 }));
+        assert_eq!(
+            positions.find("defaults.interval"),
+            Some(Position {
+                line: 2,
+                column: 13
+            })
+        );
+        assert_eq!(
+            positions.find("targets[0].module"),
+            Some(Position {
+                line: 5,
+                column: 13
+            })
+        );
+        assert_eq!(
+            positions.find("targets[1].address"),
+            Some(Position {
+                line: 6,
+                column: 14
+            })
+        );
         // An unset key falls back to its mapping.
-        assert_eq!(positions.find("targets[1].name"), Some(Position { line: 6, column: 5 }));
+        assert_eq!(
+            positions.find("targets[1].name"),
+            Some(Position { line: 6, column: 5 })
+        );
     }
 }

@@ -19,7 +19,9 @@ use std::time::Duration;
 pub use error::{ConfigError, Problem};
 pub use locate::Position;
 pub use resolve::{ProbeLimits, TargetSpec};
-pub use types::{Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust};
+pub use types::{
+    Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+};
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.
 pub const DEFAULT_PATHS: [&str; 2] = ["./certwatch.yml", "/etc/certwatch/certwatch.yml"];
@@ -52,7 +54,10 @@ pub struct Config {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let mut config = Config::from_yaml(&text, &path.display().to_string(), base_dir)?;
         config.source = Some(path.to_owned());
@@ -67,12 +72,28 @@ impl Config {
 
     /// The configuration with no targets, used when no file exists.
     pub fn empty() -> Config {
-        Config::from_yaml("{}", "built-in", Path::new(".")).expect("the empty configuration is valid")
+        Config::from_yaml("{}", "built-in", Path::new("."))
+            .expect("the empty configuration is valid")
     }
 
     /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe` and
     /// `check`), resolved as a target with only those settings would be.
-    pub fn adhoc_target(&self, address: Address, module: Option<&str>, server_name: Option<TlsName>) -> Result<TargetSpec, String> {
+    pub fn adhoc_target(
+        &self,
+        address: Address,
+        module: Option<&str>,
+        server_name: Option<TlsName>,
+    ) -> Result<TargetSpec, String> {
         self.resolver.adhoc(address, module, server_name)
     }
+}
+
+/// The spec of a one-off probe with `settings` (as `certwatch check` builds them);
+/// relative file paths start at the current directory.
+pub fn one_off_target(
+    address: Address,
+    server_name: Option<TlsName>,
+    settings: raw::RawSettings,
+) -> Result<TargetSpec, String> {
+    resolve::Resolver::standalone(Path::new(".")).unscheduled(address, server_name, settings)
 }

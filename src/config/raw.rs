@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::types::{Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust};
+use super::types::{
+    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -144,8 +146,12 @@ impl RawTls {
     fn or(self, fallback: &RawTls) -> RawTls {
         RawTls {
             ca_file: self.ca_file.or_else(|| fallback.ca_file.clone()),
-            client_cert_file: self.client_cert_file.or_else(|| fallback.client_cert_file.clone()),
-            client_key_file: self.client_key_file.or_else(|| fallback.client_key_file.clone()),
+            client_cert_file: self
+                .client_cert_file
+                .or_else(|| fallback.client_cert_file.clone()),
+            client_key_file: self
+                .client_key_file
+                .or_else(|| fallback.client_key_file.clone()),
         }
     }
 }

@@ -115,7 +115,10 @@ impl AllowRule {
             "*" => None,
             p => Some(p.parse::<u16>().map_err(|_| hint())?),
         };
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         let host = match host.split_once('/') {
             Some((net, prefix)) => {
                 let network: IpAddr = net.parse().map_err(|_| hint())?;
@@ -135,8 +138,12 @@ impl AllowRule {
             return false;
         }
         match (&self.host, &address.host) {
-            (HostPattern::Glob(glob), host) => glob_matches(glob.as_bytes(), host.to_string().as_bytes()),
-            (HostPattern::Cidr { network, prefix }, Host::Ip(ip)) => in_network(*ip, *network, *prefix),
+            (HostPattern::Glob(glob), host) => {
+                glob_matches(glob.as_bytes(), host.to_string().as_bytes())
+            }
+            (HostPattern::Cidr { network, prefix }, Host::Ip(ip)) => {
+                in_network(*ip, *network, *prefix)
+            }
             (HostPattern::Cidr { .. }, Host::Name(_)) => false,
         }
     }
@@ -146,13 +153,17 @@ fn glob_matches(glob: &[u8], text: &[u8]) -> bool {
     match glob.split_first() {
         None => text.is_empty(),
         Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_matches(rest, &text[skip..])),
-        Some((c, rest)) => text.split_first().is_some_and(|(t, tail)| t == c && glob_matches(rest, tail)),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, tail)| t == c && glob_matches(rest, tail)),
     }
 }
 
 fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
     let (ip, network, bits) = match (ip, network) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32u32),
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            (u128::from(u32::from(a)), u128::from(u32::from(b)), 32u32)
+        }
         (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
         _ => return false,
     };
@@ -194,7 +205,10 @@ impl Problems {
 }
 
 pub(super) fn resolve(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-    let invalid = |problems: Vec<Problem>| ConfigError::Invalid { origin: origin.to_owned(), problems };
+    let invalid = |problems: Vec<Problem>| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        problems,
+    };
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -209,24 +223,35 @@ pub(super) fn resolve(text: &str, origin: &str, base_dir: &Path) -> Result<Confi
     let mut located: Vec<Problem> = problems
         .0
         .into_iter()
-        .map(|(path, message)| Problem { position: positions.find(&path), message })
+        .map(|(path, message)| Problem {
+            position: positions.find(&path),
+            message,
+        })
         .collect();
     located.sort_by_key(|p| p.position);
     Err(invalid(located))
 }
 
 fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
-    let listen = parse_listen(raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN)).unwrap_or_else(|e| {
-        problems.add("listen", e);
-        DEFAULT_LISTEN.parse().expect("the default listen address parses")
-    });
+    let listen =
+        parse_listen(raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN)).unwrap_or_else(|e| {
+            problems.add("listen", e);
+            DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses")
+        });
     let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 {
         problems.add("concurrency", "concurrency must be at least 1");
     }
     let probe_limits = probe_limits(raw.probe.unwrap_or_default(), problems);
 
-    let mut resolver = Resolver { defaults: raw.defaults, modules: raw.modules, base_dir: base_dir.to_owned(), ..Default::default() };
+    let mut resolver = Resolver {
+        defaults: raw.defaults,
+        modules: raw.modules,
+        base_dir: base_dir.to_owned(),
+        ..Default::default()
+    };
     check_settings(&resolver.defaults, "defaults", problems);
     for (name, module) in &resolver.modules {
         check_settings(module, &format!("modules.{name}"), problems);
@@ -238,21 +263,42 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
     for (i, target) in raw.targets.iter().enumerate() {
         let path = format!("targets[{i}]");
         check_settings(&target.own_settings(), &path, problems);
-        let name = target.name.clone().unwrap_or_else(|| target.address.to_string());
+        let name = target
+            .name
+            .clone()
+            .unwrap_or_else(|| target.address.to_string());
         if !names.insert(name.clone()) {
-            let at = if target.name.is_some() { "name" } else { "address" };
-            problems.add(format!("{path}.{at}"), format!("duplicate target name {name:?}: give each target a unique `name:`"));
+            let at = if target.name.is_some() {
+                "name"
+            } else {
+                "address"
+            };
+            problems.add(
+                format!("{path}.{at}"),
+                format!("duplicate target name {name:?}: give each target a unique `name:`"),
+            );
             continue;
         }
         if let Some(spec) = resolver.target(target, &path, problems) {
             targets.push(Arc::new(spec));
         }
     }
-    Config { source: None, listen, concurrency, targets, probe_limits, resolver }
+    Config {
+        source: None,
+        listen,
+        concurrency,
+        targets,
+        probe_limits,
+        resolver,
+    }
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    let text = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_owned() };
+    let text = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
     text.parse().map_err(|_| {
         format!("invalid listen address {text:?}: write ip:port, e.g. \"0.0.0.0:9798\" or \"[::]:9798\"")
     })
@@ -263,21 +309,43 @@ fn probe_limits(raw: RawProbeLimits, problems: &mut Problems) -> ProbeLimits {
         entries
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| AllowRule::parse(e).map_err(|m| problems.add(format!("probe.allow[{i}]"), m)).ok())
+            .filter_map(|(i, e)| {
+                AllowRule::parse(e)
+                    .map_err(|m| problems.add(format!("probe.allow[{i}]"), m))
+                    .ok()
+            })
             .collect()
     });
-    let rate_per_second = raw.rate_limit.and_then(|r| parse_rate(&r).map_err(|m| problems.add("probe.rate_limit", m)).ok());
+    let rate_per_second = raw.rate_limit.and_then(|r| {
+        parse_rate(&r)
+            .map_err(|m| problems.add("probe.rate_limit", m))
+            .ok()
+    });
     let max_in_flight = raw.max_in_flight.unwrap_or(DEFAULT_PROBE_MAX_IN_FLIGHT);
     if max_in_flight == 0 {
-        problems.add("probe.max_in_flight", "probe.max_in_flight must be at least 1");
+        problems.add(
+            "probe.max_in_flight",
+            "probe.max_in_flight must be at least 1",
+        );
     }
-    ProbeLimits { allow, rate_per_second, max_in_flight }
+    ProbeLimits {
+        allow,
+        rate_per_second,
+        max_in_flight,
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let hint = || format!("invalid rate_limit {text:?}: write requests per second or minute, e.g. \"10/s\" or \"60/m\"");
+    let hint = || {
+        format!("invalid rate_limit {text:?}: write requests per second or minute, e.g. \"10/s\" or \"60/m\"")
+    };
     let (count, unit) = text.split_once('/').ok_or_else(hint)?;
-    let count: f64 = count.trim().parse().ok().filter(|c: &f64| c.is_finite() && *c > 0.0).ok_or_else(hint)?;
+    let count: f64 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c: &f64| c.is_finite() && *c > 0.0)
+        .ok_or_else(hint)?;
     match unit.trim() {
         "s" => Ok(count),
         "m" => Ok(count / 60.0),
@@ -289,7 +357,10 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 fn check_settings(settings: &RawSettings, path: &str, problems: &mut Problems) {
     if let Some(interval) = settings.interval {
         if interval.get() < MIN_INTERVAL {
-            problems.add(format!("{path}.interval"), format!("interval {interval} is too short: use at least 1s"));
+            problems.add(
+                format!("{path}.interval"),
+                format!("interval {interval} is too short: use at least 1s"),
+            );
         }
     }
     if settings.timeout.is_some_and(|t| t.get().is_zero()) {
@@ -308,9 +379,19 @@ fn check_settings(settings: &RawSettings, path: &str, problems: &mut Problems) {
 impl Resolver {
     /// Reads every PEM file named anywhere, once each, reporting problems where named.
     fn load_pem_files(&mut self, targets: &[RawTarget], problems: &mut Problems) {
-        let mut named: Vec<(String, Option<RawTls>)> = vec![("defaults".into(), self.defaults.tls.clone())];
-        named.extend(self.modules.iter().map(|(n, m)| (format!("modules.{n}"), m.tls.clone())));
-        named.extend(targets.iter().enumerate().map(|(i, t)| (format!("targets[{i}]"), t.tls.clone())));
+        let mut named: Vec<(String, Option<RawTls>)> =
+            vec![("defaults".into(), self.defaults.tls.clone())];
+        named.extend(
+            self.modules
+                .iter()
+                .map(|(n, m)| (format!("modules.{n}"), m.tls.clone())),
+        );
+        named.extend(
+            targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("targets[{i}]"), t.tls.clone())),
+        );
         for (path, tls) in named {
             let Some(tls) = tls else { continue };
             for (key, file, kind) in [
@@ -320,7 +401,10 @@ impl Resolver {
             ] {
                 let Some(file) = file else { continue };
                 let full = self.base_dir.join(file);
-                let loaded = self.pem.entry(full.clone()).or_insert_with(|| read_pem(&full, kind));
+                let loaded = self
+                    .pem
+                    .entry(full.clone())
+                    .or_insert_with(|| read_pem(&full, kind));
                 if let Err(message) = loaded {
                     problems.add(format!("{path}.tls.{key}"), message.clone());
                 }
@@ -328,15 +412,27 @@ impl Resolver {
         }
     }
 
-    fn target(&mut self, target: &RawTarget, path: &str, problems: &mut Problems) -> Option<TargetSpec> {
+    fn target(
+        &mut self,
+        target: &RawTarget,
+        path: &str,
+        problems: &mut Problems,
+    ) -> Option<TargetSpec> {
         let module = match &target.module {
             None => None,
             Some(name) => match self.modules.get(name) {
                 Some(module) => Some(module.clone()),
                 None => {
                     let known: Vec<&str> = self.modules.keys().map(String::as_str).collect();
-                    let known = if known.is_empty() { "none is defined".to_owned() } else { format!("defined: {}", known.join(", ")) };
-                    problems.add(format!("{path}.module"), format!("unknown module {name:?} ({known}); define it under `modules:`"));
+                    let known = if known.is_empty() {
+                        "none is defined".to_owned()
+                    } else {
+                        format!("defined: {}", known.join(", "))
+                    };
+                    problems.add(
+                        format!("{path}.module"),
+                        format!("unknown module {name:?} ({known}); define it under `modules:`"),
+                    );
                     return None;
                 }
             },
@@ -347,18 +443,35 @@ impl Resolver {
         };
         let name = match &target.name {
             Some(name) if name.trim().is_empty() => {
-                problems.add(format!("{path}.name"), "name is empty: remove it to use the address, or give a name");
+                problems.add(
+                    format!("{path}.name"),
+                    "name is empty: remove it to use the address, or give a name",
+                );
                 return None;
             }
             Some(name) => name.clone(),
             None => target.address.to_string(),
         };
-        let labels = target.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        match self.spec(name, target.address.clone(), target.server_name.clone(), &settings, labels) {
+        let labels = target
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match self.spec(
+            name,
+            target.address.clone(),
+            target.server_name.clone(),
+            &settings,
+            labels,
+        ) {
             Ok(spec) => Some(spec),
             Err(message) => {
                 // A PEM file that failed to load was reported where it is named.
-                if !self.pem.values().any(|loaded| loaded.as_ref().err() == Some(&message)) {
+                if !self
+                    .pem
+                    .values()
+                    .any(|loaded| loaded.as_ref().err() == Some(&message))
+                {
                     problems.add(path, message);
                 }
                 None
@@ -427,14 +540,20 @@ impl Resolver {
             None => base,
             Some(file) => {
                 let certs = self.certs(file)?;
-                Arc::new(base.with_extra(&certs).map_err(|e| format!("{}: {e}", file.display()))?)
+                Arc::new(
+                    base.with_extra(&certs)
+                        .map_err(|e| format!("{}: {e}", file.display()))?,
+                )
             }
         };
         let identity = match (&key.client_cert_file, &key.client_key_file) {
             (Some(cert), Some(key_file)) => {
                 let chain = self.certs(cert)?;
                 let private = self.key(key_file)?;
-                Some(ClientIdentity::new(chain, private.clone_key()).map_err(|e| format!("{}: {e}", cert.display()))?)
+                Some(
+                    ClientIdentity::new(chain, private.clone_key())
+                        .map_err(|e| format!("{}: {e}", cert.display()))?,
+                )
             }
             _ => None,
         };
@@ -444,7 +563,11 @@ impl Resolver {
     }
 
     fn certs(&mut self, file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-        match self.pem.entry(file.to_owned()).or_insert_with(|| read_pem(file, PemKind::Certs)) {
+        match self
+            .pem
+            .entry(file.to_owned())
+            .or_insert_with(|| read_pem(file, PemKind::Certs))
+        {
             Ok(Pem::Certs(certs)) => Ok(certs.clone()),
             Ok(Pem::Key(_)) => Err(format!("{} holds a key, not certificates", file.display())),
             Err(e) => Err(e.clone()),
@@ -452,15 +575,27 @@ impl Resolver {
     }
 
     fn key(&mut self, file: &Path) -> Result<Arc<PrivateKeyDer<'static>>, String> {
-        match self.pem.entry(file.to_owned()).or_insert_with(|| read_pem(file, PemKind::Key)) {
+        match self
+            .pem
+            .entry(file.to_owned())
+            .or_insert_with(|| read_pem(file, PemKind::Key))
+        {
             Ok(Pem::Key(key)) => Ok(key.clone()),
-            Ok(Pem::Certs(_)) => Err(format!("{} holds certificates, not a private key", file.display())),
+            Ok(Pem::Certs(_)) => Err(format!(
+                "{} holds certificates, not a private key",
+                file.display()
+            )),
             Err(e) => Err(e.clone()),
         }
     }
 
     /// The spec of an ad-hoc probe.
-    pub(super) fn adhoc(&self, address: Address, module: Option<&str>, server_name: Option<TlsName>) -> Result<TargetSpec, String> {
+    pub(super) fn adhoc(
+        &self,
+        address: Address,
+        module: Option<&str>,
+        server_name: Option<TlsName>,
+    ) -> Result<TargetSpec, String> {
         let settings = match module {
             None => self.defaults.clone(),
             Some(name) => self
@@ -470,7 +605,7 @@ impl Resolver {
                 .clone()
                 .or(&self.defaults),
         };
-        // Ad-hoc probes reuse the setups built at load; a clone keeps `self` shared.
+        // Ad-hoc probes reuse the files and setups loaded with the configuration.
         let mut resolver = Resolver {
             base_dir: self.base_dir.clone(),
             pem: self.pem.clone(),
@@ -478,12 +613,35 @@ impl Resolver {
             system_trust: self.system_trust.clone(),
             ..Default::default()
         };
-        // An ad-hoc probe is not scheduled: its interval only must not undercut its timeout.
-        let mut settings = settings;
+        resolver.unscheduled(address, server_name, settings)
+    }
+
+    /// The spec of a probe that is not scheduled: named after its address, with no
+    /// labels, and an interval that only must not undercut its timeout.
+    pub(super) fn unscheduled(
+        &mut self,
+        address: Address,
+        server_name: Option<TlsName>,
+        mut settings: RawSettings,
+    ) -> Result<TargetSpec, String> {
         let timeout = settings.timeout.map_or(DEFAULT_TIMEOUT, |t| t.get());
         let interval = settings.interval.map_or(DEFAULT_INTERVAL, |i| i.get());
         settings.interval = Some(super::PromDuration::from_duration(interval.max(timeout)));
-        resolver.spec(address.to_string(), address, server_name, &settings, Vec::new())
+        self.spec(
+            address.to_string(),
+            address,
+            server_name,
+            &settings,
+            Vec::new(),
+        )
+    }
+
+    /// A resolver with nothing loaded, for one-off probes from the command line.
+    pub(super) fn standalone(base_dir: &Path) -> Self {
+        Resolver {
+            base_dir: base_dir.to_owned(),
+            ..Default::default()
+        }
     }
 }
 
@@ -494,18 +652,24 @@ fn read_pem(path: &Path, kind: PemKind) -> Result<Pem, String> {
     };
     let bytes = std::fs::read(path)
         .map_err(|e| format!("cannot read {}: {e}; check the path (relative paths start at the configuration file's directory)", path.display()))?;
-    let unparsable = |e: &dyn std::fmt::Display| format!("{} does not hold PEM {what}: {e}", path.display());
+    let unparsable =
+        |e: &dyn std::fmt::Display| format!("{} does not hold PEM {what}: {e}", path.display());
     match kind {
         PemKind::Certs => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
                 .collect::<Result<_, _>>()
                 .map_err(|e| unparsable(&e))?;
             if certs.is_empty() {
-                return Err(format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+                return Err(format!(
+                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                ));
             }
             Ok(Pem::Certs(certs))
         }
-        PemKind::Key => PrivateKeyDer::from_pem_slice(&bytes).map(|k| Pem::Key(Arc::new(k))).map_err(|e| unparsable(&e)),
+        PemKind::Key => PrivateKeyDer::from_pem_slice(&bytes)
+            .map(|k| Pem::Key(Arc::new(k)))
+            .map_err(|e| unparsable(&e)),
     }
 }
 

@@ -90,7 +90,10 @@ impl FromStr for PromDuration {
             rest = &rest[digits..];
             let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
             let unit = &rest[..letters];
-            let position = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(hint)?;
+            let position = UNITS
+                .iter()
+                .position(|(u, _)| *u == unit)
+                .ok_or_else(hint)?;
             if last_unit.is_some_and(|last| position <= last) {
                 return Err(format!(
                     "invalid duration {s:?}: units must appear once each, largest first (e.g. \"1h30m\")"
@@ -115,7 +118,12 @@ impl fmt::Display for PromDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        for (unit, size) in [
+            ("d", 86_400_000u128),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
             if ms % size == 0 {
                 return write!(f, "{}{unit}", ms / size);
             }
@@ -168,7 +176,9 @@ impl FromStr for Address {
             let ip: Ipv6Addr = v6.parse().map_err(|_| hint("not an IPv6 address"))?;
             (Host::Ip(IpAddr::V6(ip)), port)
         } else {
-            let (host, port) = s.rsplit_once(':').ok_or_else(|| hint("the port is missing"))?;
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| hint("the port is missing"))?;
             if host.contains(':') {
                 return Err(hint("an IPv6 address must be written in brackets"));
             }
@@ -195,7 +205,9 @@ fn parse_dns_name(host: &str) -> Result<String, String> {
         && host.trim_end_matches('.').split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -260,9 +272,26 @@ impl fmt::Display for TlsName {
 
 /// Label names that certwatch sets itself and a user may not override.
 pub const RESERVED_LABELS: [&str; 20] = [
-    "target", "ip", "depth", "reason", "stage", "phase", "result", "version", "cipher",
-    "subject_cn", "issuer_cn", "serial", "fingerprint_sha256", "dns_names", "key_algorithm",
-    "key_bits", "signature_algorithm", "rustc", "job", "instance",
+    "target",
+    "ip",
+    "depth",
+    "reason",
+    "stage",
+    "phase",
+    "result",
+    "version",
+    "cipher",
+    "subject_cn",
+    "issuer_cn",
+    "serial",
+    "fingerprint_sha256",
+    "dns_names",
+    "key_algorithm",
+    "key_bits",
+    "signature_algorithm",
+    "rustc",
+    "job",
+    "instance",
 ];
 
 /// A user label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved by Prometheus (`__`) or
@@ -281,7 +310,9 @@ impl FromStr for LabelName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut bytes = s.bytes();
-        let well_formed = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        let well_formed = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !well_formed {
             return Err(format!(
@@ -289,7 +320,9 @@ impl FromStr for LabelName {
             ));
         }
         if s.starts_with("__") {
-            return Err(format!("invalid label name {s:?}: names starting with \"__\" are reserved by Prometheus"));
+            return Err(format!(
+                "invalid label name {s:?}: names starting with \"__\" are reserved by Prometheus"
+            ));
         }
         if RESERVED_LABELS.contains(&s) {
             return Err(format!(
@@ -406,7 +439,18 @@ mod tests {
         assert_eq!(ms("1w"), Ok(604_800_000));
         assert_eq!(ms("1y"), Ok(31_536_000_000));
         assert_eq!(ms("0"), Ok(0));
-        for bad in ["", "5", "m", "5 m", "1.5h", "30m1h", "1m1m", "-5s", "5M", "99999999999999999999y"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5 m",
+            "1.5h",
+            "30m1h",
+            "1m1m",
+            "-5s",
+            "5M",
+            "99999999999999999999y",
+        ] {
             assert!(ms(bad).is_err(), "{bad:?} must be rejected");
         }
     }
@@ -427,7 +471,17 @@ mod tests {
         assert_eq!(a.host, Host::Ip("192.0.2.7".parse().unwrap()));
         let a: Address = "[2001:db8::7]:443".parse().unwrap();
         assert_eq!(a.to_string(), "[2001:db8::7]:443");
-        for bad in ["example.com", "example.com:0", "example.com:70000", "2001:db8::1:443", "[2001:db8::1]", ":443", "exa mple.com:443", "-a.example:1", "[::1]443"] {
+        for bad in [
+            "example.com",
+            "example.com:0",
+            "example.com:70000",
+            "2001:db8::1:443",
+            "[2001:db8::1]",
+            ":443",
+            "exa mple.com:443",
+            "-a.example:1",
+            "[::1]443",
+        ] {
             assert!(bad.parse::<Address>().is_err(), "{bad:?} must be rejected");
         }
     }
@@ -437,7 +491,10 @@ mod tests {
         assert!("team".parse::<LabelName>().is_ok());
         assert!("_x9".parse::<LabelName>().is_ok());
         for bad in ["", "9a", "a-b", "__name", "target", "ip", "depth"] {
-            assert!(bad.parse::<LabelName>().is_err(), "{bad:?} must be rejected");
+            assert!(
+                bad.parse::<LabelName>().is_err(),
+                "{bad:?} must be rejected"
+            );
         }
     }
 
@@ -450,7 +507,10 @@ mod tests {
 
     #[test]
     fn server_names_accept_dns_names_and_ips() {
-        assert_eq!("Example.COM.".parse::<TlsName>().unwrap().to_string(), "example.com");
+        assert_eq!(
+            "Example.COM.".parse::<TlsName>().unwrap().to_string(),
+            "example.com"
+        );
         assert_eq!("::1".parse::<TlsName>().unwrap().to_string(), "::1");
         assert!("bad name".parse::<TlsName>().is_err());
     }

@@ -59,7 +59,11 @@ struct Cert {
 
 impl PreparedTarget {
     /// Prepares the series of `outcome`; counters continue from `previous`.
-    pub fn new(spec: &TargetSpec, outcome: &ProbeOutcome, previous: Option<&PreparedTarget>) -> Self {
+    pub fn new(
+        spec: &TargetSpec,
+        outcome: &ProbeOutcome,
+        previous: Option<&PreparedTarget>,
+    ) -> Self {
         let mut base = String::with_capacity(64);
         push_label(&mut base, LABEL_TARGET, &spec.name);
         for (name, value) in &spec.labels {
@@ -78,11 +82,21 @@ impl PreparedTarget {
 }
 
 impl Row {
-    fn new(base: &str, interval: Duration, address: &AddressOutcome, earlier: Option<&Row>) -> Self {
+    fn new(
+        base: &str,
+        interval: Duration,
+        address: &AddressOutcome,
+        earlier: Option<&Row>,
+    ) -> Self {
         let mut labels = base.to_owned();
         let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         push_label(&mut labels, LABEL_IP, &ip);
-        let certs = address.chain.iter().enumerate().map(|(depth, cert)| Cert::new(&labels, depth, cert)).collect();
+        let certs = address
+            .chain
+            .iter()
+            .enumerate()
+            .map(|(depth, cert)| Cert::new(&labels, depth, cert))
+            .collect();
         let (verified, verify_reason, verified_path_not_after) = match &address.verdict {
             None => (None, None, None),
             Some(Verdict::Verified { path_not_after }) => (Some(true), None, Some(*path_not_after)),
@@ -120,15 +134,44 @@ impl Cert {
         let mut info = String::with_capacity(256);
         let parsed = cert.info.as_ref().ok();
         let text = |v: Option<&str>| bounded(v.unwrap_or(""), MAX_LABEL_VALUE);
-        push_label(&mut info, "subject_cn", &text(parsed.and_then(|c| c.subject_cn.as_deref())));
-        push_label(&mut info, "issuer_cn", &text(parsed.and_then(|c| c.issuer_cn.as_deref())));
-        push_label(&mut info, "serial", &text(parsed.map(|c| c.serial_hex.as_str())));
+        push_label(
+            &mut info,
+            "subject_cn",
+            &text(parsed.and_then(|c| c.subject_cn.as_deref())),
+        );
+        push_label(
+            &mut info,
+            "issuer_cn",
+            &text(parsed.and_then(|c| c.issuer_cn.as_deref())),
+        );
+        push_label(
+            &mut info,
+            "serial",
+            &text(parsed.map(|c| c.serial_hex.as_str())),
+        );
         push_label(&mut info, "fingerprint_sha256", &cert.fingerprint_sha256);
-        push_label(&mut info, "dns_names", &parsed.map(|c| dns_names_value(&c.dns_names)).unwrap_or_default());
-        push_label(&mut info, "key_algorithm", parsed.map_or("", |c| c.key.algorithm));
-        let bits = parsed.and_then(|c| c.key.bits).map(|b| b.to_string()).unwrap_or_default();
+        push_label(
+            &mut info,
+            "dns_names",
+            &parsed
+                .map(|c| dns_names_value(&c.dns_names))
+                .unwrap_or_default(),
+        );
+        push_label(
+            &mut info,
+            "key_algorithm",
+            parsed.map_or("", |c| c.key.algorithm),
+        );
+        let bits = parsed
+            .and_then(|c| c.key.bits)
+            .map(|b| b.to_string())
+            .unwrap_or_default();
         push_label(&mut info, "key_bits", &bits);
-        push_label(&mut info, "signature_algorithm", &text(parsed.map(|c| c.signature_algorithm.as_str())));
+        push_label(
+            &mut info,
+            "signature_algorithm",
+            &text(parsed.map(|c| c.signature_algorithm.as_str())),
+        );
         Self {
             labels,
             info,
@@ -309,10 +352,17 @@ mod tests {
 
     #[test]
     fn dns_names_are_comma_wrapped_and_bounded() {
-        assert_eq!(dns_names_value(&["a.example".into(), "b.example".into()]), ",a.example,b.example,");
+        assert_eq!(
+            dns_names_value(&["a.example".into(), "b.example".into()]),
+            ",a.example,b.example,"
+        );
         assert_eq!(dns_names_value(&[]), "");
         let many: Vec<String> = (0..500).map(|i| format!("host-{i}.example.com")).collect();
         let value = dns_names_value(&many);
-        assert!(value.len() <= MAX_DNS_NAMES_VALUE && value.ends_with(','), "{}", value.len());
+        assert!(
+            value.len() <= MAX_DNS_NAMES_VALUE && value.ends_with(','),
+            "{}",
+            value.len()
+        );
     }
 }

@@ -25,29 +25,47 @@ impl ExporterMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let build_info = IntGauge::with_opts(
-            Opts::new(BUILD_INFO, "1, with the certwatch version and the Rust compiler it was built with.")
-                .const_label("version", env!("CARGO_PKG_VERSION"))
-                .const_label("rustc", env!("CERTWATCH_RUSTC_VERSION")),
+            Opts::new(
+                BUILD_INFO,
+                "1, with the certwatch version and the Rust compiler it was built with.",
+            )
+            .const_label("version", env!("CARGO_PKG_VERSION"))
+            .const_label("rustc", env!("CERTWATCH_RUSTC_VERSION")),
         )
         .expect("valid metric");
         build_info.set(1);
-        let reload_successful = IntGauge::new(CONFIG_LAST_RELOAD_SUCCESSFUL, "1 if the last configuration (re)load succeeded.")
-            .expect("valid metric");
-        let reload_success_timestamp =
-            Gauge::new(CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP, "When the configuration last loaded successfully, Unix seconds.")
-                .expect("valid metric");
+        let reload_successful = IntGauge::new(
+            CONFIG_LAST_RELOAD_SUCCESSFUL,
+            "1 if the last configuration (re)load succeeded.",
+        )
+        .expect("valid metric");
+        let reload_success_timestamp = Gauge::new(
+            CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
+            "When the configuration last loaded successfully, Unix seconds.",
+        )
+        .expect("valid metric");
         let targets = IntGauge::new(TARGETS, "Configured targets.").expect("valid metric");
         for metric in [&build_info, &reload_successful, &targets] {
-            registry.register(Box::new(metric.clone())).expect("names are unique");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("names are unique");
         }
-        registry.register(Box::new(reload_success_timestamp.clone())).expect("names are unique");
-        Self { registry, reload_successful, reload_success_timestamp, targets }
+        registry
+            .register(Box::new(reload_success_timestamp.clone()))
+            .expect("names are unique");
+        Self {
+            registry,
+            reload_successful,
+            reload_success_timestamp,
+            targets,
+        }
     }
 
     /// Records a successful (re)load of a configuration with `targets` targets.
     pub fn loaded(&self, targets: usize, now: std::time::SystemTime) {
         self.reload_successful.set(1);
-        self.reload_success_timestamp.set(super::collector::unix_seconds(now));
+        self.reload_success_timestamp
+            .set(super::collector::unix_seconds(now));
         self.targets.set(i64::try_from(targets).unwrap_or(i64::MAX));
     }
 

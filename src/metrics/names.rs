@@ -39,7 +39,8 @@ pub const BUILD_INFO: &str = "certwatch_build_info";
 /// 1 if the last configuration (re)load succeeded.
 pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "certwatch_config_last_reload_successful";
 /// When the configuration last loaded successfully.
-pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str = "certwatch_config_last_reload_success_timestamp_seconds";
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
+    "certwatch_config_last_reload_success_timestamp_seconds";
 /// Configured targets.
 pub const TARGETS: &str = "certwatch_targets";
 

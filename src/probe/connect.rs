@@ -13,7 +13,12 @@ use super::with_deadline;
 pub async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Failure> {
     let stream = with_deadline(Phase::Connect, deadline, TcpStream::connect(addr))
         .await?
-        .map_err(|e| Failure::new(FailureKind::Connect(classify(&e)), format!("connecting to {addr}: {e}")))?;
+        .map_err(|e| {
+            Failure::new(
+                FailureKind::Connect(classify(&e)),
+                format!("connecting to {addr}: {e}"),
+            )
+        })?;
     // Probes exchange few, small messages: send each at once.
     let _ = stream.set_nodelay(true);
     Ok(stream)

@@ -54,13 +54,22 @@ pub struct LineIo<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
     /// Wraps `stream`; every read and write must finish by `deadline`.
     pub fn new(stream: S, deadline: Instant) -> Self {
-        Self { stream, buf: vec![0; MAX_LINE].into_boxed_slice(), start: 0, end: 0, deadline }
+        Self {
+            stream,
+            buf: vec![0; MAX_LINE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            deadline,
+        }
     }
 
     /// Reads one line, without its `\r\n` or `\n`. Invalid UTF-8 is replaced.
     pub async fn read_line(&mut self) -> Result<String, LineError> {
         loop {
-            if let Some(pos) = self.buf[self.start..self.end].iter().position(|b| *b == b'\n') {
+            if let Some(pos) = self.buf[self.start..self.end]
+                .iter()
+                .position(|b| *b == b'\n')
+            {
                 let line = &self.buf[self.start..self.start + pos];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let text = String::from_utf8_lossy(line).into_owned();
@@ -151,7 +160,10 @@ mod tests {
         let (client, mut server) = duplex(MAX_LINE * 2);
         let mut io = LineIo::new(client, far());
         server.write_all(&vec![b'x'; MAX_LINE + 10]).await.unwrap();
-        assert!(matches!(io.read_line().await, Err(LineError::TooLong { limit: MAX_LINE })));
+        assert!(matches!(
+            io.read_line().await,
+            Err(LineError::TooLong { limit: MAX_LINE })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -167,7 +179,10 @@ mod tests {
         let mut io = LineIo::new(client, far());
         server.write_all(b"220 go\r\n\x16\x03\x01").await.unwrap();
         assert_eq!(io.read_line().await.unwrap(), "220 go");
-        assert!(matches!(io.into_inner(), Err(LineError::Unexpected { count: 3 })));
+        assert!(matches!(
+            io.into_inner(),
+            Err(LineError::Unexpected { count: 3 })
+        ));
     }
 
     #[tokio::test]

@@ -25,22 +25,34 @@ use crate::config::TargetSpec;
 use outcome::{AddressOutcome, Failure, FailureKind, Phase, PhaseTimes, ProbeOutcome};
 
 /// Awaits `future` until `deadline`; past it, the probe fails with a timeout in `phase`.
-pub async fn with_deadline<F: Future>(phase: Phase, deadline: Instant, future: F) -> Result<F::Output, Failure> {
-    tokio::time::timeout_at(deadline, future).await.map_err(|_| {
-        Failure::new(FailureKind::timeout_in(phase), format!("no answer before the probe timeout, during {phase}"))
-    })
+pub async fn with_deadline<F: Future>(
+    phase: Phase,
+    deadline: Instant,
+    future: F,
+) -> Result<F::Output, Failure> {
+    tokio::time::timeout_at(deadline, future)
+        .await
+        .map_err(|_| {
+            Failure::new(
+                FailureKind::timeout_in(phase),
+                format!("no answer before the probe timeout, during {phase}"),
+            )
+        })
 }
 
 /// Probes every address of `spec` once.
 pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
     let started = Instant::now();
     let deadline = started + spec.timeout;
-    let resolved = resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
+    let resolved =
+        resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
     let resolve_took = started.elapsed();
     let addresses = match resolved {
         Err(failure) => vec![unresolved(failure, resolve_took)],
         Ok(ips) => {
-            let probes = ips.into_iter().map(|ip| probe_address(spec, ip, deadline, resolve_took));
+            let probes = ips
+                .into_iter()
+                .map(|ip| probe_address(spec, ip, deadline, resolve_took));
             futures_util::future::join_all(probes).await
         }
     };
@@ -62,26 +74,55 @@ fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
 }
 
 /// Connects to one address and runs STARTTLS and the handshake over it.
-async fn probe_address(spec: &TargetSpec, ip: IpAddr, deadline: Instant, resolve_took: Duration) -> AddressOutcome {
+async fn probe_address(
+    spec: &TargetSpec,
+    ip: IpAddr,
+    deadline: Instant,
+    resolve_took: Duration,
+) -> AddressOutcome {
     let started = Instant::now();
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Resolve, resolve_took);
     let mut chain_der = Vec::new();
     let handshake = async {
-        let stream = timed(&mut phases, Phase::Connect, connect::connect(SocketAddr::new(ip, spec.address.port), deadline)).await?;
+        let stream = timed(
+            &mut phases,
+            Phase::Connect,
+            connect::connect(SocketAddr::new(ip, spec.address.port), deadline),
+        )
+        .await?;
         let stream = if spec.starttls == crate::config::StartTls::None {
             stream
         } else {
-            timed(&mut phases, Phase::StartTls, starttls::upgrade(spec.starttls, stream, deadline)).await?
+            timed(
+                &mut phases,
+                Phase::StartTls,
+                starttls::upgrade(spec.starttls, stream, deadline),
+            )
+            .await?
         };
-        let shake = timed(&mut phases, Phase::Handshake, tls::handshake(stream, &spec.tls, spec.server_name.server_name(), deadline)).await;
+        let shake = timed(
+            &mut phases,
+            Phase::Handshake,
+            tls::handshake(stream, &spec.tls, spec.server_name.server_name(), deadline),
+        )
+        .await;
         chain_der = shake.chain;
         shake.result
     }
     .await;
-    let chain: Vec<ParsedCert> = chain_der.iter().map(|der| ParsedCert::from_der(der)).collect();
+    let chain: Vec<ParsedCert> = chain_der
+        .iter()
+        .map(|der| ParsedCert::from_der(der))
+        .collect();
     let verdict = (!chain_der.is_empty()).then(|| {
-        verify::verify_chain(&chain_der, &chain, spec.server_name.server_name(), &spec.tls.trust, UnixTime::now())
+        verify::verify_chain(
+            &chain_der,
+            &chain,
+            spec.server_name.server_name(),
+            &spec.tls.trust,
+            UnixTime::now(),
+        )
     });
     AddressOutcome {
         ip: Some(ip),

@@ -25,7 +25,12 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in order.
-    pub const ALL: [Phase; 4] = [Phase::Resolve, Phase::Connect, Phase::StartTls, Phase::Handshake];
+    pub const ALL: [Phase; 4] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::StartTls,
+        Phase::Handshake,
+    ];
 
     /// The `stage` / `phase` label value.
     pub const fn as_label(self) -> &'static str {
@@ -187,13 +192,22 @@ pub struct Failure {
 impl Failure {
     /// A failure of `kind` with `detail`.
     pub fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into() }
+        Self {
+            kind,
+            detail: detail.into(),
+        }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed ({}): {}", self.kind.stage(), self.kind.reason_label(), self.detail)
+        write!(
+            f,
+            "{} failed ({}): {}",
+            self.kind.stage(),
+            self.kind.reason_label(),
+            self.detail
+        )
     }
 }
 

@@ -13,12 +13,19 @@ use crate::config::{Host, IpFamily, ResolveMode};
 pub const MAX_ADDRESSES: usize = 16;
 
 /// The addresses to probe for `host`, in the resolver's order, without duplicates.
-pub async fn resolve(host: &Host, family: IpFamily, mode: ResolveMode, deadline: Instant) -> Result<Vec<IpAddr>, Failure> {
+pub async fn resolve(
+    host: &Host,
+    family: IpFamily,
+    mode: ResolveMode,
+    deadline: Instant,
+) -> Result<Vec<IpAddr>, Failure> {
     let found: Vec<IpAddr> = match host {
         Host::Ip(ip) => vec![*ip],
         Host::Name(name) => {
             let lookup = tokio::net::lookup_host((name.as_str(), 0));
-            let addrs = with_deadline(Phase::Resolve, deadline, lookup).await?.map_err(|e| classify(name, &e))?;
+            let addrs = with_deadline(Phase::Resolve, deadline, lookup)
+                .await?
+                .map_err(|e| classify(name, &e))?;
             addrs.map(|a| a.ip()).collect()
         }
     };
@@ -62,13 +69,22 @@ fn family_name(family: IpFamily) -> &'static str {
 fn classify(name: &str, error: &io::Error) -> Failure {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
-    let not_found = ["not known", "no address associated", "nodename nor servname", "no such host", "not found"];
+    let not_found = [
+        "not known",
+        "no address associated",
+        "nodename nor servname",
+        "no such host",
+        "not found",
+    ];
     let reason = if not_found.iter().any(|w| lower.contains(w)) {
         ResolveReason::NotFound
     } else {
         ResolveReason::Error
     };
-    Failure::new(FailureKind::Resolve(reason), format!("resolving {name}: {text}"))
+    Failure::new(
+        FailureKind::Resolve(reason),
+        format!("resolving {name}: {text}"),
+    )
 }
 
 #[cfg(test)]
@@ -80,8 +96,15 @@ mod tests {
     async fn ip_literals_are_not_looked_up_but_filtered_by_family() {
         let deadline = Instant::now() + Duration::from_secs(1);
         let v4 = Host::Ip("127.0.0.1".parse().unwrap());
-        assert_eq!(resolve(&v4, IpFamily::Any, ResolveMode::All, deadline).await.unwrap(), vec![IpAddr::from([127, 0, 0, 1])]);
-        let err = resolve(&v4, IpFamily::Ipv6, ResolveMode::All, deadline).await.unwrap_err();
+        assert_eq!(
+            resolve(&v4, IpFamily::Any, ResolveMode::All, deadline)
+                .await
+                .unwrap(),
+            vec![IpAddr::from([127, 0, 0, 1])]
+        );
+        let err = resolve(&v4, IpFamily::Ipv6, ResolveMode::All, deadline)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, FailureKind::Resolve(ResolveReason::NotFound));
     }
 
@@ -90,9 +113,16 @@ mod tests {
         // /etc/hosts answers for localhost: no query leaves the machine.
         let deadline = Instant::now() + Duration::from_secs(5);
         let host = Host::Name("localhost".into());
-        let all = resolve(&host, IpFamily::Ipv4, ResolveMode::All, deadline).await.unwrap();
-        assert!(all.iter().all(IpAddr::is_loopback) && all.iter().all(IpAddr::is_ipv4), "{all:?}");
-        let first = resolve(&host, IpFamily::Any, ResolveMode::First, deadline).await.unwrap();
+        let all = resolve(&host, IpFamily::Ipv4, ResolveMode::All, deadline)
+            .await
+            .unwrap();
+        assert!(
+            all.iter().all(IpAddr::is_loopback) && all.iter().all(IpAddr::is_ipv4),
+            "{all:?}"
+        );
+        let first = resolve(&host, IpFamily::Any, ResolveMode::First, deadline)
+            .await
+            .unwrap();
         assert_eq!(first.len(), 1);
     }
 }

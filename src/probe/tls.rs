@@ -14,7 +14,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::{ResolvesClientCert, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls::{AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme};
+use rustls::{
+    AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
@@ -36,7 +38,9 @@ pub const CLIENT_AUTH_VERDICT_WAIT: Duration = Duration::from_millis(500);
 /// The crypto provider every probe uses.
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// A client certificate and key to present when a server asks for one.
@@ -45,7 +49,10 @@ pub struct ClientIdentity(Arc<CertifiedKey>);
 
 impl ClientIdentity {
     /// Pairs a chain with its key, checking that they match.
-    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Self, String> {
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, String> {
         CertifiedKey::from_der(chain, key, &provider())
             .map(|k| Self(Arc::new(k)))
             .map_err(|e| format!("the client certificate and key do not form a usable pair: {e}"))
@@ -73,7 +80,11 @@ impl TlsSetup {
             .with_client_cert_resolver(Arc::new(ClientAuth::new(identity.clone())));
         config.resumption = Resumption::disabled();
         config.enable_sni = true;
-        Self { base: Arc::new(config), identity, trust }
+        Self {
+            base: Arc::new(config),
+            identity,
+            trust,
+        }
     }
 }
 
@@ -107,7 +118,12 @@ impl ServerCertVerifier for ChainCapture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -116,11 +132,18 @@ impl ServerCertVerifier for ChainCapture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider().signature_verification_algorithms.supported_schemes()
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -133,7 +156,10 @@ struct ClientAuth {
 
 impl ClientAuth {
     fn new(identity: Option<ClientIdentity>) -> Self {
-        Self { identity, requested: AtomicBool::new(false) }
+        Self {
+            identity,
+            requested: AtomicBool::new(false),
+        }
     }
 }
 
@@ -158,7 +184,12 @@ pub struct Handshake {
 }
 
 /// Runs a TLS handshake over `io` with SNI `name`, bounded by `deadline`.
-pub async fn handshake<IO>(io: IO, setup: &TlsSetup, name: &ServerName<'static>, deadline: Instant) -> Handshake
+pub async fn handshake<IO>(
+    io: IO,
+    setup: &TlsSetup,
+    name: &ServerName<'static>,
+    deadline: Instant,
+) -> Handshake
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -170,14 +201,21 @@ where
     config.client_auth_cert_resolver = client_auth.clone();
 
     let connector = TlsConnector::from(Arc::new(config));
-    let connected = with_deadline(Phase::Handshake, deadline, connector.connect(name.clone(), io)).await;
+    let connected = with_deadline(
+        Phase::Handshake,
+        deadline,
+        connector.connect(name.clone(), io),
+    )
+    .await;
     let result = match connected {
         Ok(Ok(mut stream)) => {
             let (_, conn) = stream.get_ref();
             let params = negotiated(conn);
             let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
             if tls13 && client_auth.requested.load(Ordering::Relaxed) {
-                await_client_auth_verdict(&mut stream, deadline).await.and(params)
+                await_client_auth_verdict(&mut stream, deadline)
+                    .await
+                    .and(params)
             } else {
                 params
             }
@@ -215,7 +253,10 @@ fn negotiated(conn: &rustls::ClientConnection) -> Result<TlsParams, Failure> {
             ))
         }
     };
-    let cipher = conn.negotiated_cipher_suite().map(|s| iana_cipher_name(s.suite())).unwrap_or("unknown");
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| iana_cipher_name(s.suite()))
+        .unwrap_or("unknown");
     Ok(TlsParams { version, cipher })
 }
 
@@ -237,7 +278,10 @@ fn iana_cipher_name(suite: rustls::CipherSuite) -> &'static str {
 
 /// The failure class of a handshake I/O error.
 pub fn classify(error: &io::Error) -> Failure {
-    let kind = match error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+    let kind = match error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
         Some(tls) => classify_tls(tls),
         None => match error.kind() {
             io::ErrorKind::TimedOut => HandshakeReason::Timeout,
@@ -245,7 +289,9 @@ pub fn classify(error: &io::Error) -> Failure {
         },
     };
     let detail = match error.kind() {
-        io::ErrorKind::UnexpectedEof => "the server closed the connection during the handshake".to_owned(),
+        io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection during the handshake".to_owned()
+        }
         _ => error.to_string(),
     };
     Failure::new(FailureKind::Handshake(kind), detail)
@@ -255,9 +301,9 @@ fn classify_tls(error: &rustls::Error) -> HandshakeReason {
     use rustls::Error as E;
     match error {
         E::AlertReceived(AlertDescription::ProtocolVersion) => HandshakeReason::ProtocolVersion,
-        E::AlertReceived(AlertDescription::HandshakeFailure | AlertDescription::CertificateRequired) => {
-            HandshakeReason::HandshakeFailure
-        }
+        E::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::CertificateRequired,
+        ) => HandshakeReason::HandshakeFailure,
         E::AlertReceived(_) => HandshakeReason::TlsAlert,
         E::PeerIncompatible(
             PeerIncompatible::ServerDoesNotSupportTls12Or13
@@ -277,7 +323,10 @@ mod tests {
 
     #[test]
     fn tls13_suites_get_their_iana_names() {
-        assert_eq!(iana_cipher_name(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(
+            iana_cipher_name(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256),
+            "TLS_AES_128_GCM_SHA256"
+        );
         assert_eq!(
             iana_cipher_name(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
             "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"

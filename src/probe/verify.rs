@@ -39,7 +39,11 @@ impl TrustStore {
     pub fn system() -> Result<TrustStore, String> {
         let loaded = rustls_native_certs::load_native_certs();
         if loaded.certs.is_empty() {
-            let why = loaded.errors.first().map(ToString::to_string).unwrap_or_default();
+            let why = loaded
+                .errors
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             return Err(format!(
                 "trust: system found no certificates in the operating system's store ({why}); \
                  install ca-certificates or use trust: webpki"
@@ -52,7 +56,10 @@ impl TrustStore {
 
     /// A copy of `self` with `extra` anchors added.
     pub fn with_extra(&self, extra: &[CertificateDer<'_>]) -> Result<TrustStore, String> {
-        let mut store = TrustStore { anchors: self.anchors.clone(), not_after: self.not_after.clone() };
+        let mut store = TrustStore {
+            anchors: self.anchors.clone(),
+            not_after: self.not_after.clone(),
+        };
         store.add_all(extra)?;
         Ok(store)
     }
@@ -70,7 +77,12 @@ impl TrustStore {
     fn add_all(&mut self, certs: &[CertificateDer<'_>]) -> Result<(), String> {
         for (i, der) in certs.iter().enumerate() {
             let anchor = webpki::anchor_from_trusted_cert(der)
-                .map_err(|e| format!("certificate #{} is not usable as a trust anchor: {e}", i + 1))?
+                .map_err(|e| {
+                    format!(
+                        "certificate #{} is not usable as a trust anchor: {e}",
+                        i + 1
+                    )
+                })?
                 .to_owned();
             if let Some(not_after) = ParsedCert::from_der(der).not_after() {
                 self.not_after.insert(anchor.subject.to_vec(), not_after);
@@ -93,13 +105,18 @@ pub fn verify_chain(
     now: UnixTime,
 ) -> Verdict {
     let Some((leaf_der, intermediates)) = chain.split_first() else {
-        return failed(VerifyReason::Other, "the server presented no certificate".into());
+        return failed(
+            VerifyReason::Other,
+            "the server presented no certificate".into(),
+        );
     };
     let leaf = match EndEntityCert::try_from(leaf_der) {
         Ok(leaf) => leaf,
         Err(e) => return failed(reason_for(&e, parsed), format!("leaf certificate: {e}")),
     };
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms.all;
+    let algorithms = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
     let path = match leaf.verify_for_usage(
         algorithms,
         &trust.anchors,
@@ -119,14 +136,26 @@ pub fn verify_chain(
     // Map the path back to the presented certificates to read their parsed facts.
     let mut in_path = vec![0usize];
     for cert in path.intermediate_certificates() {
-        if let Some(i) = intermediates.iter().position(|c| c.as_ref() == cert.der().as_ref()) {
+        if let Some(i) = intermediates
+            .iter()
+            .position(|c| c.as_ref() == cert.der().as_ref())
+        {
             in_path.push(i + 1);
         }
     }
-    if let Some(weak) = in_path.iter().filter_map(|i| parsed.get(*i)?.info.as_ref().ok()).find(|c| c.key.is_weak()) {
+    if let Some(weak) = in_path
+        .iter()
+        .filter_map(|i| parsed.get(*i)?.info.as_ref().ok())
+        .find(|c| c.key.is_weak())
+    {
         return failed(
             VerifyReason::WeakKey,
-            format!("{} key of {} bits in {}", weak.key.algorithm, weak.key.bits.unwrap_or(0), weak.subject),
+            format!(
+                "{} key of {} bits in {}",
+                weak.key.algorithm,
+                weak.key.bits.unwrap_or(0),
+                weak.subject
+            ),
         );
     }
     let anchor_not_after = trust.not_after.get(path.anchor().subject.as_ref()).copied();
@@ -137,7 +166,10 @@ pub fn verify_chain(
         .min();
     match path_not_after {
         Some(path_not_after) => Verdict::Verified { path_not_after },
-        None => failed(VerifyReason::Other, "the verified path has no readable validity dates".into()),
+        None => failed(
+            VerifyReason::Other,
+            "the verified path has no readable validity dates".into(),
+        ),
     }
 }
 
@@ -154,7 +186,10 @@ fn reason_for(error: &webpki::Error, parsed: &[ParsedCert]) -> VerifyReason {
         E::CertExpired { .. } => VerifyReason::Expired,
         E::CertNotValidYet { .. } => VerifyReason::NotYetValid,
         E::UnknownIssuer => {
-            let leaf_self_issued = parsed.first().and_then(|c| c.info.as_ref().ok()).is_some_and(|c| c.self_issued);
+            let leaf_self_issued = parsed
+                .first()
+                .and_then(|c| c.info.as_ref().ok())
+                .is_some_and(|c| c.self_issued);
             if leaf_self_issued {
                 VerifyReason::SelfSigned
             } else {
@@ -162,14 +197,19 @@ fn reason_for(error: &webpki::Error, parsed: &[ParsedCert]) -> VerifyReason {
             }
         }
         E::CertNotValidForName(_) => VerifyReason::NameMismatch,
-        E::InvalidSignatureForPublicKey | E::SignatureAlgorithmMismatch => VerifyReason::BadSignature,
+        E::InvalidSignatureForPublicKey | E::SignatureAlgorithmMismatch => {
+            VerifyReason::BadSignature
+        }
         E::UnsupportedSignatureAlgorithm
         | E::UnsupportedSignatureAlgorithmContext(_)
         | E::UnsupportedSignatureAlgorithmForPublicKey
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => VerifyReason::UnsupportedAlgorithm,
-        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) | E::CaUsedAsEndEntity | E::EndEntityUsedAsCa => {
-            VerifyReason::InvalidPurpose
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            VerifyReason::UnsupportedAlgorithm
         }
+        E::RequiredEkuNotFound
+        | E::RequiredEkuNotFoundContext(_)
+        | E::CaUsedAsEndEntity
+        | E::EndEntityUsedAsCa => VerifyReason::InvalidPurpose,
         E::CertRevoked => VerifyReason::Revoked,
         // webpki's error is non-exhaustive: anything new is reported as `other`.
         _ => VerifyReason::Other,

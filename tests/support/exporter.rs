@@ -42,7 +42,9 @@ impl Exporter {
         });
         let mut seen = Vec::new();
         let addr = loop {
-            let line = logs.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| panic!("no listen line; logs: {seen:#?}"));
+            let line = logs
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("no listen line; logs: {seen:#?}"));
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
                 if let Some(listen) = json.get("listen").and_then(|l| l.as_str()) {
                     break listen.parse().expect("listen address");
@@ -61,19 +63,32 @@ impl Exporter {
     /// Sends one HTTP/1.0 request and reads the whole answer.
     pub fn request(&self, method: &str, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        write!(stream, "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").expect("write");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+        )
+        .expect("write");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("read");
         let (head, body) = answer.split_once("\r\n\r\n").expect("HTTP answer");
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
         (status, body.to_owned())
     }
 
     /// Waits for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str) -> String {
         loop {
-            let line = self.logs.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            let line = self
+                .logs
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
             if line.contains(needle) {
                 return line;
             }
@@ -82,7 +97,11 @@ impl Exporter {
 
     /// Sends `signal` (e.g. "TERM", "HUP").
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success());
     }
 

@@ -37,7 +37,9 @@ impl HostileServer {
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(misbehave(tcp, behaviour));
             }
         });
@@ -67,7 +69,9 @@ async fn misbehave(mut tcp: TcpStream, behaviour: Behaviour) {
         Behaviour::Garbage => {
             let mut hello = [0u8; 512];
             let _ = tcp.read(&mut hello).await;
-            let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
             let _ = tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut hello)).await;
         }
         Behaviour::ResetAfterHello => {

@@ -5,6 +5,7 @@
 pub mod exporter;
 pub mod hostile;
 pub mod pki;
+pub mod postfix;
 pub mod scrape;
 pub mod smtp_server;
 pub mod tls_server;
@@ -32,7 +33,9 @@ impl Default for Harness {
 impl Harness {
     /// A new empty directory.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// Writes `contents` to `name` in the directory.
@@ -67,5 +70,8 @@ impl Harness {
 
 /// Unix seconds now.
 pub fn now_unix() -> f64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs_f64()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
 }

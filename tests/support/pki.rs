@@ -2,8 +2,8 @@
 //! validity, names and issuers.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
@@ -21,19 +21,28 @@ impl Validity {
     /// Valid since yesterday, for `days` from now.
     pub fn days(days: i64) -> Self {
         let now = OffsetDateTime::now_utc();
-        Self { not_before: now - Duration::days(1), not_after: now + Duration::days(days) }
+        Self {
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(days),
+        }
     }
 
     /// Expired yesterday.
     pub fn expired() -> Self {
         let now = OffsetDateTime::now_utc();
-        Self { not_before: now - Duration::days(90), not_after: now - Duration::days(1) }
+        Self {
+            not_before: now - Duration::days(90),
+            not_after: now - Duration::days(1),
+        }
     }
 
     /// Valid from tomorrow.
     pub fn not_yet_valid() -> Self {
         let now = OffsetDateTime::now_utc();
-        Self { not_before: now + Duration::days(1), not_after: now + Duration::days(90) }
+        Self {
+            not_before: now + Duration::days(1),
+            not_after: now + Duration::days(90),
+        }
     }
 }
 
@@ -74,12 +83,16 @@ impl Leaf {
 
     /// This leaf followed by `issuers`' certificates, as a server presents them.
     pub fn chain(&self, issuers: &[&Ca]) -> Vec<CertificateDer<'static>> {
-        std::iter::once(self.cert.clone()).chain(issuers.iter().map(|ca| ca.cert.clone())).collect()
+        std::iter::once(self.cert.clone())
+            .chain(issuers.iter().map(|ca| ca.cert.clone()))
+            .collect()
     }
 
     /// The chain as one PEM text.
     pub fn chain_pem(&self, issuers: &[&Ca]) -> String {
-        std::iter::once(self.cert_pem.clone()).chain(issuers.iter().map(|ca| ca.pem.clone())).collect()
+        std::iter::once(self.cert_pem.clone())
+            .chain(issuers.iter().map(|ca| ca.pem.clone()))
+            .collect()
     }
 }
 
@@ -100,7 +113,8 @@ fn serial() -> (SerialNumber, String) {
 
 fn rand_bytes() -> [u8; 8] {
     let mut out = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out).expect("random bytes");
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out)
+        .expect("random bytes");
     out
 }
 
@@ -119,7 +133,11 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = name(cn);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.not_before = validity.not_before;
         params.not_after = validity.not_after;
         params.serial_number = Some(serial().0);
@@ -138,12 +156,22 @@ impl Ca {
 
     /// A server leaf for `names` signed by `self`.
     pub fn leaf(&self, names: &[&str], validity: Validity) -> Leaf {
-        make_leaf(names, validity, Some(self), ExtendedKeyUsagePurpose::ServerAuth)
+        make_leaf(
+            names,
+            validity,
+            Some(self),
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
     }
 
     /// A client certificate signed by `self`.
     pub fn client(&self, cn: &str) -> Leaf {
-        make_leaf(&[cn], Validity::days(30), Some(self), ExtendedKeyUsagePurpose::ClientAuth)
+        make_leaf(
+            &[cn],
+            Validity::days(30),
+            Some(self),
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )
     }
 }
 
@@ -152,8 +180,15 @@ pub fn self_signed_leaf(names: &[&str], validity: Validity) -> Leaf {
     make_leaf(names, validity, None, ExtendedKeyUsagePurpose::ServerAuth)
 }
 
-fn make_leaf(names: &[&str], validity: Validity, issuer: Option<&Ca>, usage: ExtendedKeyUsagePurpose) -> Leaf {
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+fn make_leaf(
+    names: &[&str],
+    validity: Validity,
+    issuer: Option<&Ca>,
+    usage: ExtendedKeyUsagePurpose,
+) -> Leaf {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params");
     params.distinguished_name = name(names.first().copied().unwrap_or("leaf"));
     params.not_before = validity.not_before;
     params.not_after = validity.not_after;

@@ -53,7 +53,9 @@ pub struct ServerTls {
 /// Why Postfix cannot run here.
 pub fn available() -> Result<(), String> {
     if !Path::new(MASTER).is_file() {
-        return Err(format!("postfix not installed ({MASTER} is missing; Debian package `postfix`)"));
+        return Err(format!(
+            "postfix not installed ({MASTER} is missing; Debian package `postfix`)"
+        ));
     }
     if command_stdout(Command::new("id").arg("-u")).as_deref() != Some("0") {
         return Err("the postfix master daemon must run as root".into());
@@ -130,11 +132,15 @@ impl Postfix {
             .tempdir()
             .map_err(|e| Failure::Fatal(format!("tempdir: {e}")))?;
         let port = free_port().map_err(Failure::Fatal)?;
-        layout(dir.path(), uid, gid, port, tls).map_err(|e| Failure::Fatal(format!("writing the instance: {e}")))?;
+        layout(dir.path(), uid, gid, port, tls)
+            .map_err(|e| Failure::Fatal(format!("writing the instance: {e}")))?;
 
         let conf = dir.path().join("conf");
-        let out = File::create(dir.path().join("master.out")).map_err(|e| Failure::Fatal(format!("master.out: {e}")))?;
-        let err = out.try_clone().map_err(|e| Failure::Fatal(format!("master.out: {e}")))?;
+        let out = File::create(dir.path().join("master.out"))
+            .map_err(|e| Failure::Fatal(format!("master.out: {e}")))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| Failure::Fatal(format!("master.out: {e}")))?;
         // -s: no detaching of stdout; it still becomes a session and process group
         // leader, so its SIGTERM handler reaches its own children and nothing else.
         let master = Command::new(MASTER)
@@ -162,24 +168,38 @@ impl Postfix {
         let address = self.address();
         let mut last = String::from("no connection attempt yet");
         while tokio::time::Instant::now() < deadline {
-            if let Some(status) = self.master.try_wait().map_err(|e| Failure::Fatal(format!("wait: {e}")))? {
+            if let Some(status) = self
+                .master
+                .try_wait()
+                .map_err(|e| Failure::Fatal(format!("wait: {e}")))?
+            {
                 return Err(self.exited(status));
             }
             match greeting(&address).await {
-                Ok(line) if line.starts_with("220 ") && line.contains(BANNER_TOKEN) => return Ok(()),
-                Ok(line) => return Err(Failure::PortTaken(format!("another server answered on {address}: {line:?}"))),
+                Ok(line) if line.starts_with("220 ") && line.contains(BANNER_TOKEN) => {
+                    return Ok(())
+                }
+                Ok(line) => {
+                    return Err(Failure::PortTaken(format!(
+                        "another server answered on {address}: {line:?}"
+                    )))
+                }
                 Err(e) => last = e,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(Failure::Fatal(format!("no banner on {address} within {READY_TIMEOUT:?}; last attempt: {last}")))
+        Err(Failure::Fatal(format!(
+            "no banner on {address} within {READY_TIMEOUT:?}; last attempt: {last}"
+        )))
     }
 
     fn exited(&self, status: ExitStatus) -> Failure {
         let why = format!("the master exited during start-up ({status})");
         // The master's own fatal messages go to syslog until postlogd runs, so a port
         // collision may not be in the log: probe the port to tell.
-        if self.log().contains("Address already in use") || StdTcpListener::bind(("127.0.0.1", self.port)).is_err() {
+        if self.log().contains("Address already in use")
+            || StdTcpListener::bind(("127.0.0.1", self.port)).is_err()
+        {
             Failure::PortTaken(format!("{why}; port {} is in use", self.port))
         } else {
             Failure::Fatal(why)
@@ -188,7 +208,8 @@ impl Postfix {
 
     /// `why`, with everything that helps to see why.
     fn report(&self, why: &str) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!(
             "{why}\n(instance in {dir}; every directory above it must be searchable by the `postfix` user)\n\
              --- conf/main.cf\n{main}--- conf/master.cf\n{master}--- master stdout/stderr\n{out}--- maillog\n{log}",
@@ -238,7 +259,13 @@ enum Failure {
 }
 
 /// Writes the configuration and creates the directories, owned as Postfix expects.
-fn layout(root: &Path, uid: u32, gid: u32, port: u16, tls: Option<&ServerTls>) -> std::io::Result<()> {
+fn layout(
+    root: &Path,
+    uid: u32,
+    gid: u32,
+    port: u16,
+    tls: Option<&ServerTls>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::chown;
 
     // The temporary directory is created 0700; the `postfix` user must reach the data
@@ -318,8 +345,12 @@ fn layout(root: &Path, uid: u32, gid: u32, port: u16, tls: Option<&ServerTls>) -
 
 /// An unprivileged port that was free a moment ago (a collision is retried).
 fn free_port() -> Result<u16, String> {
-    let listener = StdTcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("local_addr: {e}"))
+    let listener =
+        StdTcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("local_addr: {e}"))
 }
 
 /// The first line the server at `address` sends, each step bounded.
@@ -329,10 +360,13 @@ async fn greeting(address: &str) -> Result<String, String> {
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| format!("connect: {e}"))?;
     let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(5), BufReader::new(tcp).read_line(&mut line))
-        .await
-        .map_err(|_| "no greeting within 5s".to_owned())?
-        .map_err(|e| format!("read: {e}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        BufReader::new(tcp).read_line(&mut line),
+    )
+    .await
+    .map_err(|_| "no greeting within 5s".to_owned())?
+    .map_err(|e| format!("read: {e}"))?;
     Ok(line.trim_end().to_owned())
 }
 
@@ -341,13 +375,22 @@ fn postfix_ids() -> Result<(u32, u32), String> {
     let id = |flag: &str| {
         command_stdout(Command::new("id").args([flag, "postfix"]))
             .and_then(|s| s.parse::<u32>().ok())
-            .ok_or_else(|| "there is no `postfix` user (Debian package `postfix` creates it)".to_owned())
+            .ok_or_else(|| {
+                "there is no `postfix` user (Debian package `postfix` creates it)".to_owned()
+            })
     };
     Ok((id("-u")?, id("-g")?))
 }
 
 /// The trimmed standard output of a short command that succeeded.
 fn command_stdout(command: &mut Command) -> Option<String> {
-    let output = command.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

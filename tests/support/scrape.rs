@@ -33,7 +33,10 @@ impl Scrape {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| parse_sample(l).unwrap_or_else(|| panic!("malformed sample line: {l:?}")))
             .collect();
-        Scrape { text: text.to_owned(), samples }
+        Scrape {
+            text: text.to_owned(),
+            samples,
+        }
     }
 
     /// Every sample of `name` whose labels include `labels`.
@@ -41,7 +44,11 @@ impl Scrape {
         self.samples
             .iter()
             .filter(|s| s.name == name)
-            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .map(|s| (s.labels.clone(), s.value))
             .collect()
     }
@@ -49,7 +56,12 @@ impl Scrape {
     /// The one value of `name` with `labels`; panics when there is not exactly one.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let found = self.find(name, labels);
-        assert_eq!(found.len(), 1, "expected one {name}{labels:?}, found {found:?} in:\n{}", self.text);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one {name}{labels:?}, found {found:?} in:\n{}",
+            self.text
+        );
         found[0].1
     }
 
@@ -61,7 +73,12 @@ impl Scrape {
     /// The value of `label` on the one sample of `name` with `labels`.
     pub fn label(&self, name: &str, labels: &[(&str, &str)], label: &str) -> String {
         let found = self.find(name, labels);
-        assert_eq!(found.len(), 1, "expected one {name}{labels:?}, found {found:?} in:\n{}", self.text);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one {name}{labels:?}, found {found:?} in:\n{}",
+            self.text
+        );
         found[0].0.get(label).cloned().unwrap_or_default()
     }
 }
@@ -107,7 +124,11 @@ fn parse_sample(line: &str) -> Option<Sample> {
         }
     }
     let value = rest.trim().split(' ').next()?.parse().ok()?;
-    Some(Sample { name, labels, value })
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
 }
 
 #[test]

@@ -48,13 +48,21 @@ impl SmtpServer {
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let script = script.clone();
                 let acceptor = TlsAcceptor::from(tls.clone());
                 tokio::spawn(async move {
                     let mut conn = BufReader::new(tcp);
                     let mut line = String::new();
-                    if conn.get_mut().write_all(script.greeting.as_bytes()).await.is_err() || !script.greeting.starts_with("220") {
+                    if conn
+                        .get_mut()
+                        .write_all(script.greeting.as_bytes())
+                        .await
+                        .is_err()
+                        || !script.greeting.starts_with("220")
+                    {
                         return;
                     }
                     loop {

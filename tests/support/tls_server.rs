@@ -39,7 +39,12 @@ pub struct ServerSpec {
 impl ServerSpec {
     /// TLS 1.2 and 1.3, no client certificate.
     pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
-        Self { chain, key: Arc::new(key), versions: rustls::ALL_VERSIONS, client_auth: ClientAuth::None }
+        Self {
+            chain,
+            key: Arc::new(key),
+            versions: rustls::ALL_VERSIONS,
+            client_auth: ClientAuth::None,
+        }
     }
 
     /// The rustls configuration.
@@ -62,10 +67,14 @@ impl ServerSpec {
                     .expect("verifier"),
             ),
             ClientAuth::Required(ca) => builder.with_client_cert_verifier(
-                WebPkiClientVerifier::builder_with_provider(roots(ca), provider.clone()).build().expect("verifier"),
+                WebPkiClientVerifier::builder_with_provider(roots(ca), provider.clone())
+                    .build()
+                    .expect("verifier"),
             ),
         };
-        let mut config = builder.with_single_cert(self.chain.clone(), self.key.clone_key()).expect("server cert");
+        let mut config = builder
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .expect("server cert");
         config.send_tls13_tickets = 0;
         Arc::new(config)
     }
@@ -88,7 +97,9 @@ impl TlsServer {
         let shared = config.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let acceptor = TlsAcceptor::from(shared.lock().expect("config").clone());
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(tcp).await {

@@ -59,11 +59,15 @@ impl StartTlsError {
             StartTlsError::Unavailable { .. } => StartTlsReason::ServiceUnavailable,
             StartTlsError::NotOffered => StartTlsReason::NotOffered,
             StartTlsError::Rejected { .. } => StartTlsReason::Rejected,
-            StartTlsError::Malformed { .. } | StartTlsError::TooManyLines { .. } => StartTlsReason::ProtocolError,
+            StartTlsError::Malformed { .. } | StartTlsError::TooManyLines { .. } => {
+                StartTlsReason::ProtocolError
+            }
             StartTlsError::Line(e) => match e {
                 LineError::Timeout => StartTlsReason::Timeout,
                 LineError::Closed | LineError::Io(_) => StartTlsReason::Reset,
-                LineError::TooLong { .. } | LineError::Unexpected { .. } => StartTlsReason::ProtocolError,
+                LineError::TooLong { .. } | LineError::Unexpected { .. } => {
+                    StartTlsReason::ProtocolError
+                }
             },
         }
     }
@@ -85,7 +89,11 @@ pub(crate) fn evidence(line: &str) -> String {
 }
 
 /// Runs the `protocol` exchange on `stream` and returns it ready for the TLS handshake.
-pub async fn upgrade(protocol: StartTls, stream: TcpStream, deadline: Instant) -> Result<TcpStream, Failure> {
+pub async fn upgrade(
+    protocol: StartTls,
+    stream: TcpStream,
+    deadline: Instant,
+) -> Result<TcpStream, Failure> {
     let mut io = LineIo::new(stream, deadline);
     match protocol {
         StartTls::None => {}

@@ -35,55 +35,81 @@ struct Reply {
 
 impl Reply {
     fn summary(&self) -> String {
-        evidence(&format!("{} {}", self.code, self.lines.last().map(String::as_str).unwrap_or("")))
+        evidence(&format!(
+            "{} {}",
+            self.code,
+            self.lines.last().map(String::as_str).unwrap_or("")
+        ))
     }
 }
 
 /// Speaks SMTP until the server is ready for the TLS handshake.
-pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(io: &mut LineIo<S>, hello: Hello) -> Result<(), StartTlsError> {
+pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut LineIo<S>,
+    hello: Hello,
+) -> Result<(), StartTlsError> {
     let greeting = read_reply(io).await?;
     if greeting.code != 220 {
-        return Err(StartTlsError::Unavailable { reply: greeting.summary() });
+        return Err(StartTlsError::Unavailable {
+            reply: greeting.summary(),
+        });
     }
-    io.write_all(format!("{} {CLIENT_NAME}\r\n", hello.command()).as_bytes()).await?;
+    io.write_all(format!("{} {CLIENT_NAME}\r\n", hello.command()).as_bytes())
+        .await?;
     let capabilities = read_reply(io).await?;
     if capabilities.code != 250 {
-        return Err(StartTlsError::Unavailable { reply: capabilities.summary() });
+        return Err(StartTlsError::Unavailable {
+            reply: capabilities.summary(),
+        });
     }
     // The first line is the server's greeting text; capabilities follow.
-    let offered = capabilities
-        .lines
-        .iter()
-        .skip(1)
-        .any(|l| l.split_ascii_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case("STARTTLS")));
+    let offered = capabilities.lines.iter().skip(1).any(|l| {
+        l.split_ascii_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("STARTTLS"))
+    });
     if !offered {
         return Err(StartTlsError::NotOffered);
     }
     io.write_all(b"STARTTLS\r\n").await?;
     let ready = read_reply(io).await?;
     if ready.code != 220 {
-        return Err(StartTlsError::Rejected { reply: ready.summary() });
+        return Err(StartTlsError::Rejected {
+            reply: ready.summary(),
+        });
     }
     Ok(())
 }
 
 /// Reads one reply: `ddd-text` lines up to a final `ddd text` (or bare `ddd`) line.
-async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(io: &mut LineIo<S>) -> Result<Reply, StartTlsError> {
+async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut LineIo<S>,
+) -> Result<Reply, StartTlsError> {
     let mut lines = Vec::new();
     let mut code = None;
     loop {
         if lines.len() == MAX_REPLY_LINES {
-            return Err(StartTlsError::TooManyLines { limit: MAX_REPLY_LINES });
+            return Err(StartTlsError::TooManyLines {
+                limit: MAX_REPLY_LINES,
+            });
         }
         let line = io.read_line().await?;
-        let (this_code, last, text) = parse_line(&line).ok_or_else(|| StartTlsError::Malformed { line: evidence(&line) })?;
+        let (this_code, last, text) =
+            parse_line(&line).ok_or_else(|| StartTlsError::Malformed {
+                line: evidence(&line),
+            })?;
         if code.is_some_and(|c| c != this_code) {
-            return Err(StartTlsError::Malformed { line: evidence(&line) });
+            return Err(StartTlsError::Malformed {
+                line: evidence(&line),
+            });
         }
         code = Some(this_code);
         lines.push(text.to_owned());
         if last {
-            return Ok(Reply { code: this_code, lines });
+            return Ok(Reply {
+                code: this_code,
+                lines,
+            });
         }
     }
 }
@@ -91,7 +117,10 @@ async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(io: &mut LineIo<S>) -> Re
 /// Splits `250-text` into (250, false, "text") and `250 text` / `250` into (250, true, ..).
 fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
     let bytes = line.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&bytes[0]) {
+    if bytes.len() < 3
+        || !bytes[..3].iter().all(u8::is_ascii_digit)
+        || !(b'2'..=b'5').contains(&bytes[0])
+    {
         return None;
     }
     let code = line[..3].parse().ok()?;
@@ -109,10 +138,21 @@ mod tests {
 
     #[test]
     fn reply_lines_parse_by_their_separator() {
-        assert_eq!(parse_line("250-PIPELINING"), Some((250, false, "PIPELINING")));
+        assert_eq!(
+            parse_line("250-PIPELINING"),
+            Some((250, false, "PIPELINING"))
+        );
         assert_eq!(parse_line("250 STARTTLS"), Some((250, true, "STARTTLS")));
         assert_eq!(parse_line("220"), Some((220, true, "")));
-        for bad in ["", "25", "abc", "250_x", "HTTP/1.1 200 OK", "999 x", "\u{1F600}bc"] {
+        for bad in [
+            "",
+            "25",
+            "abc",
+            "250_x",
+            "HTTP/1.1 200 OK",
+            "999 x",
+            "\u{1F600}bc",
+        ] {
             assert_eq!(parse_line(bad), None, "{bad:?}");
         }
     }
