@@ -69,7 +69,7 @@ async fn run_bounded(mut command: Command, dir: &Path, name: &str) -> (bool, Str
         .stdout(out)
         .stderr(err)
         .spawn()
-        .expect("spawn openssl");
+        .unwrap_or_else(|e| panic!("spawning openssl {name} (Debian package `openssl`): {e}"));
     let deadline = tokio::time::Instant::now() + OPENSSL_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -95,6 +95,20 @@ impl Exporter {
         }
     }
 
+    /// Waits until a log line containing each of `needles` has been seen, in any order.
+    pub fn wait_for_logs(&self, needles: &[&str]) {
+        let mut missing: Vec<&str> = needles.to_vec();
+        while !missing.is_empty() {
+            let line = self
+                .logs
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("no log lines with {missing:?}"));
+            if let Some(i) = missing.iter().position(|n| line.contains(n)) {
+                missing.remove(i);
+            }
+        }
+    }
+
     /// Sends `signal` (e.g. "TERM", "HUP").
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
