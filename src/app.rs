@@ -105,6 +105,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         config: Arc::new(RwLock::new(Arc::new(config))),
         permits: scheduler.permits(),
         reload: reload_tx,
+        shutdown: shutdown.clone(),
     };
     let reloader = Reloader {
         source,

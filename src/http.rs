@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Address, Config, TlsName};
 use crate::metrics::{collector, ExporterMetrics, CONTENT_TYPE};
@@ -38,6 +39,8 @@ pub struct HttpState {
     pub probe_slots: Arc<Semaphore>,
     /// Where reload requests go.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// Cancelled when certwatch stops: `/probe` requests under way end at once.
+    pub shutdown: CancellationToken,
 }
 
 impl HttpState {
@@ -148,7 +151,12 @@ async fn probe(
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     };
-    let outcome = crate::probe::run(&spec).await;
+    let outcome = tokio::select! {
+        outcome = crate::probe::run(&spec) => outcome,
+        () = state.shutdown.cancelled() => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "certwatch is shutting down\n").into_response();
+        }
+    };
     let body = collector::render_outcome(&spec, &outcome, SystemTime::now());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }

@@ -250,3 +250,40 @@ async fn status_page_lists_targets_worst_first_and_escapes_markup() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
+    let silent = HostileServer::start(Behaviour::Silent).await;
+    let h = Harness::new();
+    h.write("certwatch.yml", "defaults:\n  timeout: 60s\n  interval: 1h\n");
+    let dir = h.path().to_owned();
+    let addr = silent.addr.to_string();
+    tokio::task::spawn_blocking(move || {
+        let silent = silent;
+        let exporter = Exporter::start(&dir, &["--config", "certwatch.yml"]);
+        let client = exporter.addr;
+        let probe = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(client).unwrap();
+            write!(stream, "GET /probe?target={addr} HTTP/1.0\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        });
+        // The silent server holds the probe in its handshake until the 60 s timeout.
+        silent_connection_seen(&silent);
+        let started = tokio::time::Instant::now();
+        let status = exporter.stop();
+        assert!(status.success(), "{status:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "stopped long before the probe's 60 s timeout");
+        let answer = probe.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.0 503") && answer.ends_with("certwatch is shutting down\n"), "the probe under way was cancelled: {answer}");
+    })
+    .await
+    .unwrap();
+}
+
+/// Blocks until the silent server has accepted a connection.
+fn silent_connection_seen(server: &HostileServer) {
+    server.accepted.recv_timeout(std::time::Duration::from_secs(30)).expect("the probe connected");
+}

@@ -27,6 +27,8 @@ pub enum Behaviour {
 pub struct HostileServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// One message per accepted connection.
+    pub accepted: std::sync::mpsc::Receiver<()>,
     task: JoinHandle<()>,
 }
 
@@ -35,15 +37,17 @@ impl HostileServer {
     pub async fn start(behaviour: Behaviour) -> HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let (tx, accepted) = std::sync::mpsc::channel();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                let _ = tx.send(());
                 tokio::spawn(misbehave(tcp, behaviour));
             }
         });
-        HostileServer { addr, task }
+        HostileServer { addr, accepted, task }
     }
 }
 
