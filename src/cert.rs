@@ -201,6 +201,14 @@ fn serial_hex(raw: &[u8]) -> String {
     hex(&raw[start..])
 }
 
+/// A Unix time as RFC 3339 in UTC, or the plain number when out of range.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::cert::ParsedCert;
+use crate::cert::{rfc3339 as date, ParsedCert};
 use crate::config::TargetSpec;
 use crate::metrics::collector::unix_seconds;
 use crate::probe::outcome::{AddressOutcome, ProbeOutcome, Verdict};
@@ -329,15 +329,4 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: f64) -> V
         "verification": verification,
         "chain": chain,
     })
-}
-
-/// RFC 3339 in UTC, or the Unix seconds when out of range.
-fn date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }

@@ -127,10 +127,10 @@ pub fn verify_chain(
         None,
     ) {
         Ok(path) => path,
-        Err(e) => return failed(reason_for(&e, parsed), e.to_string()),
+        Err(e) => return failed(reason_for(&e, parsed), explain(&e, parsed)),
     };
     if let Err(e) = leaf.verify_is_valid_for_subject_name(name) {
-        return failed(VerifyReason::NameMismatch, e.to_string());
+        return failed(VerifyReason::NameMismatch, explain(&e, parsed));
     }
 
     // Map the path back to the presented certificates to read their parsed facts.
@@ -175,6 +175,74 @@ pub fn verify_chain(
 
 fn failed(reason: VerifyReason, detail: String) -> Verdict {
     Verdict::Failed { reason, detail }
+}
+
+/// A sentence for people: what failed, on which certificate, with the dates or names.
+fn explain(error: &webpki::Error, parsed: &[ParsedCert]) -> String {
+    use webpki::Error as E;
+    let by_not_after = |t: UnixTime| describe_cert(parsed, |c| c.not_after == unix(t));
+    let by_not_before = |t: UnixTime| describe_cert(parsed, |c| c.not_before == unix(t));
+    match error {
+        E::CertExpired { time, not_after } => format!(
+            "{} expired {:.1} days ago, at {}",
+            by_not_after(*not_after),
+            (unix(*time) - unix(*not_after)) as f64 / 86_400.0,
+            crate::cert::rfc3339(unix(*not_after))
+        ),
+        E::CertNotValidYet { time, not_before } => format!(
+            "{} is not valid until {}, {:.1} days from now",
+            by_not_before(*not_before),
+            crate::cert::rfc3339(unix(*not_before)),
+            (unix(*not_before) - unix(*time)) as f64 / 86_400.0
+        ),
+        E::CertNotValidForName(context) => format!(
+            "the certificate is valid for {}, not for {}",
+            if context.presented.is_empty() {
+                "no name".to_owned()
+            } else {
+                context.presented.iter().map(|n| presented_name(n)).collect::<Vec<_>>().join(", ")
+            },
+            match &context.expected {
+                ServerName::DnsName(name) => name.as_ref().to_owned(),
+                other => format!("{other:?}"),
+            }
+        ),
+        E::UnknownIssuer => {
+            let last = parsed.last().and_then(|c| c.info.as_ref().ok());
+            match last {
+                Some(c) if c.self_issued && parsed.len() == 1 => {
+                    format!("the certificate is self-signed ({}) and not trusted", c.subject)
+                }
+                Some(c) => format!("no trusted root for the chain: its last certificate is issued by {}, which is not a trust anchor", c.issuer),
+                None => "no trusted root for the chain".to_owned(),
+            }
+        }
+        other => format!("{other}"),
+    }
+}
+
+/// webpki lists presented names in their Debug form (`DnsName("a.example")`).
+fn presented_name(debug: &str) -> &str {
+    debug
+        .split_once("(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .unwrap_or(debug)
+}
+
+/// `depth N (subject CN)` of the first certificate matching `matches`.
+fn describe_cert(parsed: &[ParsedCert], matches: impl Fn(&crate::cert::CertInfo) -> bool) -> String {
+    parsed
+        .iter()
+        .enumerate()
+        .find_map(|(depth, c)| {
+            let info = c.info.as_ref().ok().filter(|i| matches(i))?;
+            Some(format!("the certificate at depth {depth} ({})", info.subject_cn.as_deref().unwrap_or(&info.subject)))
+        })
+        .unwrap_or_else(|| "a certificate of the chain".to_owned())
+}
+
+fn unix(t: UnixTime) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The label reason for a webpki error.
