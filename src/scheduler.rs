@@ -203,18 +203,23 @@ impl TargetTask {
     }
 
     fn record(&self, outcome: ProbeOutcome) {
-        for address in &outcome.addresses {
-            log_outcome(&self.spec.name, address);
-        }
         let previous = self.store.get(&self.spec.name);
         let series =
             PreparedTarget::new(&self.spec, &outcome, previous.as_deref().map(|e| &e.series));
-        let entry = Entry {
+        let entry = Arc::new(Entry {
             spec: self.spec.clone(),
             outcome,
             series,
-        };
-        self.store.record(entry, || !self.stop.is_cancelled());
+        });
+        // Logged once stored, so that a reader who saw the line finds the result.
+        if self
+            .store
+            .record(entry.clone(), || !self.stop.is_cancelled())
+        {
+            for address in &entry.outcome.addresses {
+                log_outcome(&self.spec.name, address);
+            }
+        }
     }
 }
 

@@ -30,11 +30,19 @@ pub struct Store {
 impl Store {
     /// Replaces the entry of `entry.spec.name`, unless `still_wanted` says the target
     /// was removed meanwhile (checked under the lock, so a reload cannot race it).
-    pub fn record(&self, entry: Entry, still_wanted: impl FnOnce() -> bool) {
+    /// Returns whether the entry was stored.
+    pub fn record(
+        &self,
+        entry: impl Into<Arc<Entry>>,
+        still_wanted: impl FnOnce() -> bool,
+    ) -> bool {
+        let entry = entry.into();
         let mut entries = self.write();
-        if still_wanted() {
-            entries.insert(entry.spec.name.clone(), Arc::new(entry));
+        let wanted = still_wanted();
+        if wanted {
+            entries.insert(entry.spec.name.clone(), entry);
         }
+        wanted
     }
 
     /// The entry of `name`.

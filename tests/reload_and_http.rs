@@ -255,7 +255,10 @@ async fn status_page_lists_targets_worst_first_and_escapes_markup() {
 async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
     let silent = HostileServer::start(Behaviour::Silent).await;
     let h = Harness::new();
-    h.write("certwatch.yml", "defaults:\n  timeout: 60s\n  interval: 1h\n");
+    h.write(
+        "certwatch.yml",
+        "defaults:\n  timeout: 60s\n  interval: 1h\n",
+    );
     let dir = h.path().to_owned();
     let addr = silent.addr.to_string();
     tokio::task::spawn_blocking(move || {
@@ -275,9 +278,15 @@ async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
         let started = tokio::time::Instant::now();
         let status = exporter.stop();
         assert!(status.success(), "{status:?}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "stopped long before the probe's 60 s timeout");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "stopped long before the probe's 60 s timeout"
+        );
         let answer = probe.join().unwrap();
-        assert!(answer.starts_with("HTTP/1.0 503") && answer.ends_with("certwatch is shutting down\n"), "the probe under way was cancelled: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.0 503") && answer.ends_with("certwatch is shutting down\n"),
+            "the probe under way was cancelled: {answer}"
+        );
     })
     .await
     .unwrap();
@@ -285,5 +294,8 @@ async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
 
 /// Blocks until the silent server has accepted a connection.
 fn silent_connection_seen(server: &HostileServer) {
-    server.accepted.recv_timeout(std::time::Duration::from_secs(30)).expect("the probe connected");
+    server
+        .accepted
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the probe connected");
 }

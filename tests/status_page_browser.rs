@@ -31,14 +31,22 @@ fn dump_dom(url: &str, profile: &std::path::Path) -> String {
         .arg(url)
         .output()
         .expect("run chromium");
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_status_page_renders_worst_first_with_markup_escaped() {
     if !std::path::Path::new(CHROMIUM).exists() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "chromium is required under CI");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "chromium is required under CI"
+        );
         eprintln!("skipping: {CHROMIUM} not installed (apt-get install chromium)");
         return;
     }
@@ -47,7 +55,8 @@ async fn the_status_page_renders_worst_first_with_markup_escaped() {
     let good = inter.leaf(&["localhost"], Validity::days(80));
     let expiring = inter.leaf(&["localhost"], Validity::days(5));
     let good_server = TlsServer::start(ServerSpec::new(good.chain(&[&inter]), good.key())).await;
-    let expiring_server = TlsServer::start(ServerSpec::new(expiring.chain(&[&inter]), expiring.key())).await;
+    let expiring_server =
+        TlsServer::start(ServerSpec::new(expiring.chain(&[&inter]), expiring.key())).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_addr = closed.local_addr().unwrap();
     drop(closed);
@@ -70,7 +79,8 @@ async fn the_status_page_renders_worst_first_with_markup_escaped() {
     let profile = tempfile::tempdir().unwrap();
     let profile_path = profile.path().to_owned();
     let dom = tokio::task::spawn_blocking(move || {
-        let exporter = Exporter::start(&dir, &["--config", "certwatch.yml", "--log-level", "debug"]);
+        let exporter =
+            Exporter::start(&dir, &["--config", "certwatch.yml", "--log-level", "debug"]);
         exporter.wait_for_logs(&["probe succeeded", "probe succeeded", "probe failed"]);
         let dom = dump_dom(&format!("http://{}/", exporter.addr), &profile_path);
         assert!(exporter.stop().success());
@@ -79,12 +89,30 @@ async fn the_status_page_renders_worst_first_with_markup_escaped() {
     .await
     .unwrap();
 
-    assert!(dom.contains("<title>certwatch</title>"), "the title is untouched: {dom}");
+    assert!(
+        dom.contains("<title>certwatch</title>"),
+        "the title is untouched: {dom}"
+    );
     assert!(!dom.contains("<img"), "no element was injected: {dom}");
-    assert!(dom.contains("&lt;img src=x"), "the hostile name is shown as text");
+    assert!(
+        dom.contains("&lt;img src=x"),
+        "the hostile name is shown as text"
+    );
     let rows: Vec<&str> = dom.split("<tr class=").skip(1).collect();
     assert_eq!(rows.len(), 3, "{dom}");
-    assert!(rows[0].starts_with("\"bad\"") && rows[0].contains("connect: refused"), "failing first: {}", rows[0]);
-    assert!(rows[1].starts_with("\"warn\"") && rows[1].contains(">expiring<"), "expiring next: {}", rows[1]);
-    assert!(rows[2].starts_with("\"ok\"") && rows[2].contains(">good<"), "healthy last: {}", rows[2]);
+    assert!(
+        rows[0].starts_with("\"bad\"") && rows[0].contains("connect: refused"),
+        "failing first: {}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("\"warn\"") && rows[1].contains(">expiring<"),
+        "expiring next: {}",
+        rows[1]
+    );
+    assert!(
+        rows[2].starts_with("\"ok\"") && rows[2].contains(">good<"),
+        "healthy last: {}",
+        rows[2]
+    );
 }

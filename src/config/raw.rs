@@ -46,6 +46,8 @@ pub struct RawSettings {
     pub trust: Option<Trust>,
     /// STARTTLS dialect.
     pub starttls: Option<StartTls>,
+    /// The XMPP domain sent in the stream header (`starttls: xmpp`); default: server_name.
+    pub xmpp_domain: Option<String>,
     /// Which resolved addresses are probed.
     pub resolve: Option<ResolveMode>,
     /// Which address families are probed.
@@ -101,6 +103,8 @@ pub struct RawTarget {
     pub trust: Option<Trust>,
     /// STARTTLS dialect.
     pub starttls: Option<StartTls>,
+    /// The XMPP domain sent in the stream header (`starttls: xmpp`); default: server_name.
+    pub xmpp_domain: Option<String>,
     /// Which resolved addresses are probed.
     pub resolve: Option<ResolveMode>,
     /// Which address families are probed.
@@ -117,6 +121,7 @@ impl RawTarget {
             timeout: self.timeout,
             trust: self.trust,
             starttls: self.starttls,
+            xmpp_domain: self.xmpp_domain.clone(),
             resolve: self.resolve,
             ip_family: self.ip_family,
             tls: self.tls.clone(),
@@ -132,6 +137,7 @@ impl RawSettings {
             timeout: self.timeout.or(fallback.timeout),
             trust: self.trust.or(fallback.trust),
             starttls: self.starttls.or(fallback.starttls),
+            xmpp_domain: self.xmpp_domain.or_else(|| fallback.xmpp_domain.clone()),
             resolve: self.resolve.or(fallback.resolve),
             ip_family: self.ip_family.or(fallback.ip_family),
             tls: match (self.tls, &fallback.tls) {

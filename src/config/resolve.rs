@@ -39,6 +39,8 @@ pub struct TargetSpec {
     pub server_name: TlsName,
     /// The STARTTLS dialect.
     pub starttls: StartTls,
+    /// The XMPP domain for `starttls: xmpp`, when it differs from `server_name`.
+    pub xmpp_domain: Option<String>,
     /// Which addresses of the name are probed.
     pub resolve: ResolveMode,
     /// Which address families are probed.
@@ -63,6 +65,7 @@ impl TargetSpec {
             && self.address == other.address
             && self.server_name == other.server_name
             && self.starttls == other.starttls
+            && self.xmpp_domain == other.xmpp_domain
             && self.resolve == other.resolve
             && self.ip_family == other.ip_family
             && self.interval == other.interval
@@ -514,6 +517,7 @@ impl Resolver {
             address,
             server_name,
             starttls: settings.starttls.unwrap_or(StartTls::None),
+            xmpp_domain: settings.xmpp_domain.clone(),
             resolve: settings.resolve.unwrap_or(ResolveMode::All),
             ip_family: settings.ip_family.unwrap_or(IpFamily::Any),
             interval,

@@ -231,7 +231,7 @@ impl fmt::Display for Address {
 
 /// The name sent as SNI and checked against the certificate: a DNS name or an IP.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TlsName(ServerName<'static>);
+pub struct TlsName(ServerName<'static>, String);
 
 impl TlsName {
     /// The rustls form of the name.
@@ -239,10 +239,15 @@ impl TlsName {
         &self.0
     }
 
+    /// The name as text (a DNS name, or an IP address literal).
+    pub fn as_str(&self) -> &str {
+        &self.1
+    }
+
     /// The name to verify for `host`.
     pub fn for_host(host: &Host) -> Result<Self, String> {
         match host {
-            Host::Ip(ip) => Ok(Self(ServerName::IpAddress((*ip).into()))),
+            Host::Ip(ip) => Ok(Self(ServerName::IpAddress((*ip).into()), ip.to_string())),
             Host::Name(name) => name.parse(),
         }
     }
@@ -251,9 +256,9 @@ impl TlsName {
 impl FromStr for TlsName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let trimmed = s.trim_end_matches('.');
-        ServerName::try_from(trimmed.to_ascii_lowercase())
-            .map(Self)
+        let text = s.trim_end_matches('.').to_ascii_lowercase();
+        ServerName::try_from(text.clone())
+            .map(|name| Self(name, text))
             .map_err(|_| format!("invalid server_name {s:?}: write a DNS name such as \"mail.example.com\" or an IP address"))
     }
 }
@@ -262,11 +267,7 @@ deserialize_from_str!(TlsName, "a string");
 
 impl fmt::Display for TlsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            ServerName::DnsName(name) => f.write_str(name.as_ref()),
-            ServerName::IpAddress(ip) => write!(f, "{}", IpAddr::from(*ip)),
-            other => write!(f, "{other:?}"),
-        }
+        f.write_str(&self.1)
     }
 }
 
@@ -421,6 +422,28 @@ keyword_enum!(
         None = "none",
         /// SMTP STARTTLS (RFC 3207).
         Smtp = "smtp",
+        /// LMTP STARTTLS after LHLO (RFC 2033).
+        Lmtp = "lmtp",
+        /// IMAP STARTTLS (RFC 3501, RFC 9051).
+        Imap = "imap",
+        /// POP3 STLS (RFC 2595).
+        Pop3 = "pop3",
+        /// FTP AUTH TLS (RFC 4217).
+        Ftp = "ftp",
+        /// LDAP StartTLS extended operation (RFC 4511).
+        Ldap = "ldap",
+        /// PostgreSQL SSLRequest.
+        Postgres = "postgres",
+        /// MySQL / MariaDB SSL request.
+        Mysql = "mysql",
+        /// XMPP client-to-server stream (RFC 6120).
+        Xmpp = "xmpp",
+        /// XMPP server-to-server stream (RFC 6120).
+        XmppServer = "xmpp_server",
+        /// NNTP STARTTLS (RFC 4642).
+        Nntp = "nntp",
+        /// ManageSieve STARTTLS (RFC 5804).
+        Sieve = "sieve",
     }
 );
 
@@ -502,7 +525,7 @@ mod tests {
     fn keywords_list_the_choices_when_wrong() {
         assert_eq!("smtp".parse::<StartTls>(), Ok(StartTls::Smtp));
         let err = "smpt".parse::<StartTls>().unwrap_err();
-        assert!(err.contains("none, smtp"), "{err}");
+        assert!(err.contains("none, smtp, lmtp, imap"), "{err}");
     }
 
     #[test]

@@ -95,6 +95,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
         Ok(())
     }
 
+    /// Reads what has arrived, through the first `delimiter` if one is buffered.
+    ///
+    /// For exchanges without lines (XMPP's XML): waits only while nothing is buffered,
+    /// then returns the buffered bytes up to and including the first `delimiter`, or all
+    /// of them when none is `delimiter`. Bytes after the delimiter stay buffered, so
+    /// [`LineIo::into_inner`] still refuses what the server sent ahead of TLS. The caller
+    /// bounds the total it accepts; each chunk is at most [`MAX_LINE`] bytes.
+    pub async fn read_chunk(&mut self, delimiter: u8) -> Result<Vec<u8>, LineError> {
+        if self.start == self.end {
+            self.fill().await?;
+        }
+        let buffered = &self.buf[self.start..self.end];
+        let len = buffered
+            .iter()
+            .position(|b| *b == delimiter)
+            .map_or(buffered.len(), |pos| pos + 1);
+        let chunk = buffered[..len].to_vec();
+        self.start += len;
+        Ok(chunk)
+    }
+
     /// Reads more bytes into the buffer, compacting it first.
     async fn fill(&mut self) -> Result<(), LineError> {
         if self.start > 0 {
@@ -182,6 +203,21 @@ mod tests {
         assert!(matches!(
             io.into_inner(),
             Err(LineError::Unexpected { count: 3 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn chunks_stop_after_the_delimiter_and_leave_the_rest_buffered() {
+        let (client, mut server) = duplex(64);
+        let mut io = LineIo::new(client, far());
+        server.write_all(b"<a><b").await.unwrap();
+        assert_eq!(io.read_chunk(b'>').await.unwrap(), b"<a>");
+        assert_eq!(io.read_chunk(b'>').await.unwrap(), b"<b");
+        server.write_all(b"/>\x16").await.unwrap();
+        assert_eq!(io.read_chunk(b'>').await.unwrap(), b"/>");
+        assert!(matches!(
+            io.into_inner(),
+            Err(LineError::Unexpected { count: 1 })
         ));
     }
 

@@ -97,7 +97,7 @@ async fn probe_address(
             timed(
                 &mut phases,
                 Phase::StartTls,
-                starttls::upgrade(spec.starttls, stream, deadline),
+                starttls::upgrade(spec.starttls, stream, deadline, starttls_context(spec)),
             )
             .await?
         };
@@ -132,6 +132,13 @@ async fn probe_address(
         handshake,
         chain,
         verdict,
+    }
+}
+
+fn starttls_context(spec: &TargetSpec) -> starttls::Context<'_> {
+    starttls::Context {
+        server_name: spec.server_name.as_str(),
+        xmpp_domain: spec.xmpp_domain.as_deref(),
     }
 }
 

@@ -200,7 +200,12 @@ fn explain(error: &webpki::Error, parsed: &[ParsedCert]) -> String {
             if context.presented.is_empty() {
                 "no name".to_owned()
             } else {
-                context.presented.iter().map(|n| presented_name(n)).collect::<Vec<_>>().join(", ")
+                context
+                    .presented
+                    .iter()
+                    .map(|n| presented_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
             match &context.expected {
                 ServerName::DnsName(name) => name.as_ref().to_owned(),
@@ -230,13 +235,19 @@ fn presented_name(debug: &str) -> &str {
 }
 
 /// `depth N (subject CN)` of the first certificate matching `matches`.
-fn describe_cert(parsed: &[ParsedCert], matches: impl Fn(&crate::cert::CertInfo) -> bool) -> String {
+fn describe_cert(
+    parsed: &[ParsedCert],
+    matches: impl Fn(&crate::cert::CertInfo) -> bool,
+) -> String {
     parsed
         .iter()
         .enumerate()
         .find_map(|(depth, c)| {
             let info = c.info.as_ref().ok().filter(|i| matches(i))?;
-            Some(format!("the certificate at depth {depth} ({})", info.subject_cn.as_deref().unwrap_or(&info.subject)))
+            Some(format!(
+                "the certificate at depth {depth} ({})",
+                info.subject_cn.as_deref().unwrap_or(&info.subject)
+            ))
         })
         .unwrap_or_else(|| "a certificate of the chain".to_owned())
 }

@@ -47,7 +47,11 @@ impl HostileServer {
                 tokio::spawn(misbehave(tcp, behaviour));
             }
         });
-        HostileServer { addr, accepted, task }
+        HostileServer {
+            addr,
+            accepted,
+            task,
+        }
     }
 }
 

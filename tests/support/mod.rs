@@ -2,10 +2,15 @@
 //! library and returns the metrics as a scrape would see them.
 #![allow(dead_code)]
 
+pub mod binary_server;
+pub mod daemon;
 pub mod exporter;
 pub mod hostile;
+pub mod line_server;
+pub mod openssl;
 pub mod pki;
 pub mod postfix;
+pub mod prometheus;
 pub mod scrape;
 pub mod smtp_server;
 pub mod tls_server;

@@ -5,7 +5,16 @@
 //! [`upgrade`] picks the dialect, bounds it with the probe deadline, and hands the
 //! stream back only when no unread plaintext is left. The TLS handshake is `probe::tls`'s.
 
+mod ftp;
+mod imap;
+mod ldap;
+mod mysql;
+mod nntp;
+mod pop3;
+mod postgres;
+mod sieve;
 mod smtp;
+mod xmpp;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -13,6 +22,9 @@ use tokio::time::Instant;
 use super::line_io::{LineError, LineIo};
 use super::outcome::{Failure, FailureKind, StartTlsReason};
 use crate::config::StartTls;
+
+/// The most lines one reply or capability list may have; real servers send a few dozen.
+pub const MAX_REPLY_LINES: usize = 128;
 
 /// The name certwatch introduces itself with (EHLO, LHLO ...).
 pub const CLIENT_NAME: &str = "certwatch.localhost";
@@ -88,16 +100,80 @@ pub(crate) fn evidence(line: &str) -> String {
     }
 }
 
+/// What a dialect may need to know about the target.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The name the target is known by (SNI): XMPP's stream `to`, for one.
+    pub server_name: &'a str,
+    /// The XMPP domain, when it differs from `server_name`.
+    pub xmpp_domain: Option<&'a str>,
+}
+
 /// Runs the `protocol` exchange on `stream` and returns it ready for the TLS handshake.
 pub async fn upgrade(
     protocol: StartTls,
     stream: TcpStream,
     deadline: Instant,
+    context: Context<'_>,
 ) -> Result<TcpStream, Failure> {
     let mut io = LineIo::new(stream, deadline);
+    let io_ref = &mut io;
     match protocol {
-        StartTls::None => {}
-        StartTls::Smtp => smtp::negotiate(&mut io, smtp::Hello::Ehlo).await?,
-    }
+        StartTls::None => Ok(()),
+        StartTls::Smtp => smtp::negotiate(io_ref, smtp::Hello::Ehlo).await,
+        StartTls::Lmtp => smtp::negotiate(io_ref, smtp::Hello::Lhlo).await,
+        StartTls::Imap => imap::negotiate(io_ref).await,
+        StartTls::Pop3 => pop3::negotiate(io_ref).await,
+        StartTls::Ftp => ftp::negotiate(io_ref).await,
+        StartTls::Ldap => ldap::negotiate(io_ref).await,
+        StartTls::Postgres => postgres::negotiate(io_ref).await,
+        StartTls::Mysql => mysql::negotiate(io_ref).await,
+        StartTls::Xmpp => xmpp::negotiate(io_ref, xmpp::Stream::Client, context).await,
+        StartTls::XmppServer => xmpp::negotiate(io_ref, xmpp::Stream::Server, context).await,
+        StartTls::Nntp => nntp::negotiate(io_ref).await,
+        StartTls::Sieve => sieve::negotiate(io_ref).await,
+    }?;
     io.into_inner().map_err(|e| StartTlsError::from(e).into())
+}
+
+/// Test support shared by the dialects' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::time::Duration;
+
+    use tokio::io::{duplex, AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+    use tokio::time::Instant;
+
+    use super::StartTlsError;
+    use crate::probe::line_io::LineIo;
+
+    /// Runs `negotiate` against a peer that sends `greeting`, then expects each command
+    /// of `exchange` in turn (CRLF-terminated) and answers it. Also reports whether the
+    /// stream was left with no unread bytes, as the TLS handshake requires.
+    pub async fn converse_with(
+        greeting: &str,
+        exchange: &[(&str, &str)],
+        negotiate: impl AsyncFnOnce(&mut LineIo<DuplexStream>) -> Result<(), StartTlsError>,
+    ) -> (Result<(), StartTlsError>, bool) {
+        let (client, server) = duplex(1 << 16);
+        let peer = async move {
+            let mut server = BufReader::new(server);
+            server.write_all(greeting.as_bytes()).await?;
+            for (command, reply) in exchange {
+                let mut line = String::new();
+                if server.read_line(&mut line).await? == 0 {
+                    break;
+                }
+                assert_eq!(line, format!("{command}\r\n"));
+                server.write_all(reply.as_bytes()).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let client = async move {
+            let mut io = LineIo::new(client, Instant::now() + Duration::from_secs(60));
+            let result = negotiate(&mut io).await;
+            (result, io.into_inner().is_ok())
+        };
+        tokio::join!(client, peer).0
+    }
 }

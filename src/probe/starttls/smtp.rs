@@ -1,26 +1,26 @@
 //! SMTP STARTTLS (RFC 3207) and, with `LHLO`, LMTP (RFC 2033).
 //!
-//! 220 greeting → EHLO → 250 capabilities listing STARTTLS → STARTTLS → 220.
+//! 220 greeting → EHLO (LHLO) → 250 capabilities listing STARTTLS → STARTTLS → 220.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{evidence, StartTlsError, CLIENT_NAME};
+use super::{evidence, StartTlsError, CLIENT_NAME, MAX_REPLY_LINES};
 use crate::probe::line_io::LineIo;
-
-/// The most lines one reply may have; real EHLO replies have a dozen or two.
-pub const MAX_REPLY_LINES: usize = 128;
 
 /// The greeting command.
 #[derive(Clone, Copy, Debug)]
 pub enum Hello {
     /// SMTP.
     Ehlo,
+    /// LMTP.
+    Lhlo,
 }
 
 impl Hello {
     fn command(self) -> &'static str {
         match self {
             Hello::Ehlo => "EHLO",
+            Hello::Lhlo => "LHLO",
         }
     }
 }
