@@ -21,6 +21,7 @@ pub use locate::Position;
 pub use resolve::{ProbeLimits, TargetSpec};
 pub use types::{
     Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+    XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.

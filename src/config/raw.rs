@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::types::{
-    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust, XmppDomain,
 };
 
 /// The whole file.
@@ -47,7 +47,7 @@ pub struct RawSettings {
     /// STARTTLS dialect.
     pub starttls: Option<StartTls>,
     /// The XMPP domain sent in the stream header (`starttls: xmpp`); default: server_name.
-    pub xmpp_domain: Option<String>,
+    pub xmpp_domain: Option<XmppDomain>,
     /// Which resolved addresses are probed.
     pub resolve: Option<ResolveMode>,
     /// Which address families are probed.
@@ -104,7 +104,7 @@ pub struct RawTarget {
     /// STARTTLS dialect.
     pub starttls: Option<StartTls>,
     /// The XMPP domain sent in the stream header (`starttls: xmpp`); default: server_name.
-    pub xmpp_domain: Option<String>,
+    pub xmpp_domain: Option<XmppDomain>,
     /// Which resolved addresses are probed.
     pub resolve: Option<ResolveMode>,
     /// Which address families are probed.

@@ -517,7 +517,7 @@ impl Resolver {
             address,
             server_name,
             starttls: settings.starttls.unwrap_or(StartTls::None),
-            xmpp_domain: settings.xmpp_domain.clone(),
+            xmpp_domain: settings.xmpp_domain.as_ref().map(|d| d.as_str().to_owned()),
             resolve: settings.resolve.unwrap_or(ResolveMode::All),
             ip_family: settings.ip_family.unwrap_or(IpFamily::Any),
             interval,

@@ -271,6 +271,28 @@ impl fmt::Display for TlsName {
     }
 }
 
+/// An XMPP domain (the `to` of the stream header): a DNS name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct XmppDomain(String);
+
+impl XmppDomain {
+    /// The domain as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for XmppDomain {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_dns_name(s)
+            .map(Self)
+            .map_err(|why| format!("invalid xmpp_domain: {why}; write the domain the server hosts, e.g. \"example.org\""))
+    }
+}
+
+deserialize_from_str!(XmppDomain, "a string");
+
 /// Label names that certwatch sets itself and a user may not override.
 pub const RESERVED_LABELS: [&str; 20] = [
     "target",
@@ -526,6 +548,17 @@ mod tests {
         assert_eq!("smtp".parse::<StartTls>(), Ok(StartTls::Smtp));
         let err = "smpt".parse::<StartTls>().unwrap_err();
         assert!(err.contains("none, smtp, lmtp, imap"), "{err}");
+    }
+
+    #[test]
+    fn xmpp_domains_are_dns_names() {
+        assert_eq!(
+            "Example.ORG".parse::<XmppDomain>().unwrap().as_str(),
+            "example.org"
+        );
+        for bad in ["", "a b", "x'><evil", "a..b"] {
+            assert!(bad.parse::<XmppDomain>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
