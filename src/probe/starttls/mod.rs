@@ -16,6 +16,7 @@ mod sieve;
 mod smtp;
 mod xmpp;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -107,6 +108,53 @@ pub struct Context<'a> {
     pub server_name: &'a str,
     /// The XMPP domain, when it differs from `server_name`.
     pub xmpp_domain: Option<&'a str>,
+}
+
+/// Reads one status line and parses it with `parse`; a line it refuses is malformed.
+/// Returns the parsed status and the line, kept as evidence.
+pub(crate) async fn read_status<S, T>(
+    io: &mut LineIo<S>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<(T, String), StartTlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let line = io.read_line().await?;
+    match parse(&line) {
+        Some(status) => Ok((status, line)),
+        None => Err(StartTlsError::Malformed {
+            line: evidence(&line),
+        }),
+    }
+}
+
+/// Reads a multi-line list that ends with a lone `.` (POP3 `CAPA`, NNTP
+/// `CAPABILITIES`), undoing dot-stuffing, and reports whether a line names `keyword`.
+pub(crate) async fn dot_list_names<S>(
+    io: &mut LineIo<S>,
+    keyword: &str,
+) -> Result<bool, StartTlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut offered = false;
+    for _ in 0..MAX_REPLY_LINES {
+        let line = io.read_line().await?;
+        if line == "." {
+            return Ok(offered);
+        }
+        offered |= first_word_is(line.strip_prefix('.').unwrap_or(&line), keyword);
+    }
+    Err(StartTlsError::TooManyLines {
+        limit: MAX_REPLY_LINES,
+    })
+}
+
+/// Whether the first word of `line` is `keyword`, ignoring ASCII case.
+pub(crate) fn first_word_is(line: &str, keyword: &str) -> bool {
+    line.split_ascii_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
 }
 
 /// Runs the `protocol` exchange on `stream` and returns it ready for the TLS handshake.

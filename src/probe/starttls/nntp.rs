@@ -7,27 +7,27 @@
 //! CAPABILITIES (`500`, a server older than RFC 3977) does not offer it; any other
 //! refusal of CAPABILITIES is unavailable. Any reply to STARTTLS but `382` (`580` "can
 //! not initiate TLS", `502` "command unavailable") is a rejection. The capability list is
-//! bounded to [`MAX_REPLY_LINES`] lines; `LineIo` bounds each line and the time.
+//! bounded to [`MAX_REPLY_LINES`](super::MAX_REPLY_LINES) lines; `LineIo` bounds each line and the time.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{evidence, StartTlsError, MAX_REPLY_LINES};
+use super::{dot_list_names, evidence, read_status, StartTlsError};
 use crate::probe::line_io::LineIo;
 
 /// Speaks NNTP until the server is ready for the TLS handshake.
 pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut LineIo<S>,
 ) -> Result<(), StartTlsError> {
-    let (code, greeting) = read_status(io).await?;
+    let (code, greeting) = read_status(io, parse_status).await?;
     if !matches!(code, 200 | 201) {
         return Err(StartTlsError::Unavailable {
             reply: evidence(&greeting),
         });
     }
     io.write_all(b"CAPABILITIES\r\n").await?;
-    match read_status(io).await? {
+    match read_status(io, parse_status).await? {
         (101, _) => {
-            if !read_capabilities(io).await? {
+            if !dot_list_names(io, "STARTTLS").await? {
                 return Err(StartTlsError::NotOffered);
             }
         }
@@ -39,42 +39,12 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     io.write_all(b"STARTTLS\r\n").await?;
-    match read_status(io).await? {
+    match read_status(io, parse_status).await? {
         (382, _) => Ok(()),
         (_, reply) => Err(StartTlsError::Rejected {
             reply: evidence(&reply),
         }),
     }
-}
-
-/// Reads one status line and its code.
-async fn read_status<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut LineIo<S>,
-) -> Result<(u16, String), StartTlsError> {
-    let line = io.read_line().await?;
-    match parse_status(&line) {
-        Some(code) => Ok((code, line)),
-        None => Err(StartTlsError::Malformed {
-            line: evidence(&line),
-        }),
-    }
-}
-
-/// Reads the capability list up to its `.` and reports whether it names STARTTLS.
-async fn read_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut LineIo<S>,
-) -> Result<bool, StartTlsError> {
-    let mut offered = false;
-    for _ in 0..MAX_REPLY_LINES {
-        let line = io.read_line().await?;
-        if line == "." {
-            return Ok(offered);
-        }
-        offered |= names_starttls(line.strip_prefix('.').unwrap_or(&line));
-    }
-    Err(StartTlsError::TooManyLines {
-        limit: MAX_REPLY_LINES,
-    })
 }
 
 /// The code of a status line: three digits, the first 1-5, then a space or nothing
@@ -91,17 +61,11 @@ fn parse_status(line: &str) -> Option<u16> {
     line[..3].parse().ok()
 }
 
-/// Whether a capability line is the STARTTLS capability (its first word).
-fn names_starttls(line: &str) -> bool {
-    line.split_ascii_whitespace()
-        .next()
-        .is_some_and(|c| c.eq_ignore_ascii_case("STARTTLS"))
-}
-
 #[cfg(test)]
 mod tests {
 
     use super::*;
+    use crate::probe::starttls::MAX_REPLY_LINES;
     use crate::probe::starttls::testing::converse_with;
 
     /// Runs `negotiate` against the scripted peer of [`converse_with`].
@@ -122,8 +86,8 @@ mod tests {
         for bad in ["", "20", "200-x", "2000", "abc", "* OK", "600 x"] {
             assert_eq!(parse_status(bad), None, "{bad:?}");
         }
-        assert!(names_starttls("starttls"));
-        assert!(!names_starttls("LIST STARTTLS"));
+        assert!(super::super::first_word_is("starttls", "STARTTLS"));
+        assert!(!super::super::first_word_is("LIST STARTTLS", "STARTTLS"));
     }
 
     #[tokio::test]

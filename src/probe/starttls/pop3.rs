@@ -6,11 +6,11 @@
 //! A server that answers `CAPA` with `-ERR` gave no list, so STLS is tried anyway; POP3's
 //! `-ERR` does not say whether a command is unknown or refused, so a `-ERR` to `STLS` is
 //! always a rejection, with the server's words kept. The capability list is bounded to
-//! [`MAX_REPLY_LINES`] lines; `LineIo` bounds each line and the time.
+//! [`MAX_REPLY_LINES`](super::MAX_REPLY_LINES) lines; `LineIo` bounds each line and the time.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{evidence, StartTlsError, MAX_REPLY_LINES};
+use super::{dot_list_names, evidence, read_status, StartTlsError};
 use crate::probe::line_io::LineIo;
 
 /// A status line: `+OK ...` or `-ERR ...`.
@@ -24,54 +24,24 @@ enum Status {
 pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut LineIo<S>,
 ) -> Result<(), StartTlsError> {
-    let (status, greeting) = read_status(io).await?;
+    let (status, greeting) = read_status(io, parse_status).await?;
     if status == Status::Err {
         return Err(StartTlsError::Unavailable {
             reply: evidence(&greeting),
         });
     }
     io.write_all(b"CAPA\r\n").await?;
-    let (status, _) = read_status(io).await?;
-    if status == Status::Ok && !read_capabilities(io).await? {
+    let (status, _) = read_status(io, parse_status).await?;
+    if status == Status::Ok && !dot_list_names(io, "STLS").await? {
         return Err(StartTlsError::NotOffered);
     }
     io.write_all(b"STLS\r\n").await?;
-    match read_status(io).await? {
+    match read_status(io, parse_status).await? {
         (Status::Ok, _) => Ok(()),
         (Status::Err, reply) => Err(StartTlsError::Rejected {
             reply: evidence(&reply),
         }),
     }
-}
-
-/// Reads one status line.
-async fn read_status<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut LineIo<S>,
-) -> Result<(Status, String), StartTlsError> {
-    let line = io.read_line().await?;
-    match parse_status(&line) {
-        Some(status) => Ok((status, line)),
-        None => Err(StartTlsError::Malformed {
-            line: evidence(&line),
-        }),
-    }
-}
-
-/// Reads the multi-line CAPA list up to its `.` and reports whether it names STLS.
-async fn read_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut LineIo<S>,
-) -> Result<bool, StartTlsError> {
-    let mut offered = false;
-    for _ in 0..MAX_REPLY_LINES {
-        let line = io.read_line().await?;
-        if line == "." {
-            return Ok(offered);
-        }
-        offered |= names_stls(unstuff(&line));
-    }
-    Err(StartTlsError::TooManyLines {
-        limit: MAX_REPLY_LINES,
-    })
 }
 
 /// `+OK`/`-ERR`, alone or followed by a space and text (RFC 1939 §3).
@@ -86,22 +56,11 @@ fn parse_status(line: &str) -> Option<Status> {
     }
 }
 
-/// Removes the byte-stuffed leading `.` of a multi-line response line.
-fn unstuff(line: &str) -> &str {
-    line.strip_prefix('.').unwrap_or(line)
-}
-
-/// Whether a capability line is the STLS capability.
-fn names_stls(line: &str) -> bool {
-    line.split_ascii_whitespace()
-        .next()
-        .is_some_and(|c| c.eq_ignore_ascii_case("STLS"))
-}
-
 #[cfg(test)]
 mod tests {
 
     use super::*;
+    use crate::probe::starttls::MAX_REPLY_LINES;
     use crate::probe::starttls::testing::converse_with;
 
     /// Runs `negotiate` against the scripted peer of [`converse_with`].
@@ -122,9 +81,8 @@ mod tests {
         for bad in ["", "+OKAY", "OK", "* OK imap", "220 smtp"] {
             assert_eq!(parse_status(bad), None, "{bad:?}");
         }
-        assert!(names_stls("stls"));
-        assert!(!names_stls("SASL STLS"));
-        assert_eq!(unstuff("..x"), ".x");
+        assert!(super::super::first_word_is("stls", "STLS"));
+        assert!(!super::super::first_word_is("SASL STLS", "STLS"));
     }
 
     #[tokio::test]
