@@ -4,37 +4,80 @@
 //! - the time to render the whole `/metrics` body from a store snapshot (per-target
 //!   families plus the exporter's own registry), min / median / p99 over 30 runs;
 //! - the time to prepare the series of one target (`PreparedTarget::new`);
-//! - the resident memory the store of 10,000 targets takes (VmRSS deltas);
+//! - the memory the store of 10,000 targets takes (VmRSS and exact live-heap deltas);
 //! - for comparison, the same series kept in `prometheus` crate `GaugeVec`s and
 //!   rendered with `registry.gather()` + `TextEncoder`.
 //!
 //! `CERTWATCH_BENCH_TARGETS` and `CERTWATCH_BENCH_ITERS` override the defaults
-//! (10,000 and 30) for quick runs.
+//! (10,000 and 30) for quick runs; `CERTWATCH_BENCH_SKIP_PROM=1` skips the comparison.
+
+// A benchmark measures real time; there is no paused tokio clock to drive here.
+#![allow(clippy::disallowed_types)]
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use certwatch::cert::ParsedCert;
 use certwatch::config::Config;
 use certwatch::metrics::{collector, ExporterMetrics, PreparedTarget};
-use certwatch::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome, TlsParams, Verdict};
+use certwatch::probe::outcome::{
+    AddressOutcome, Phase, PhaseTimes, ProbeOutcome, TlsParams, Verdict,
+};
 use certwatch::store::{Entry, Store};
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
+
+/// The system allocator, counting the bytes live on the heap: exact figures beside
+/// VmRSS, which also holds memory malloc keeps after a free.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; only counts sizes.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        std::alloc::System.dealloc(ptr, layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        std::alloc::System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        std::alloc::System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
 
 /// Distinct leaves, cycled over the targets.
 const LEAVES: usize = 100;
 const WARMUP: usize = 3;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// VmRSS of this process, in bytes.
@@ -68,17 +111,48 @@ fn stats(times: &mut [Duration]) -> (f64, f64, f64) {
     (ms(times[0]), ms(times[n / 2]), ms(p99))
 }
 
-fn time_runs(iters: usize, mut run: impl FnMut()) -> Vec<Duration> {
+/// Time this thread has spent on a CPU (from the scheduler), so that time lost to
+/// other processes on a busy machine can be told apart from the work itself.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// Wall-clock and on-CPU time of each timed run.
+struct Runs {
+    wall: Vec<Duration>,
+    cpu: Vec<Duration>,
+}
+
+impl Runs {
+    fn wall(&mut self) -> (f64, f64, f64) {
+        stats(&mut self.wall)
+    }
+
+    /// The mean on-CPU time, ms: the scheduler's figure is only updated at ticks, so
+    /// single runs are coarse but the mean over many is not.
+    fn cpu_mean(&self) -> f64 {
+        ms(self.cpu.iter().sum::<Duration>()) / self.cpu.len().max(1) as f64
+    }
+}
+
+fn time_runs(iters: usize, mut run: impl FnMut()) -> Runs {
     for _ in 0..WARMUP {
         run();
     }
-    (0..iters)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed()
-        })
-        .collect()
+    let mut runs = Runs {
+        wall: Vec::with_capacity(iters),
+        cpu: Vec::with_capacity(iters),
+    };
+    for _ in 0..iters {
+        let (start, cpu) = (Instant::now(), thread_cpu());
+        run();
+        runs.wall.push(start.elapsed());
+        runs.cpu.push(thread_cpu().saturating_sub(cpu));
+    }
+    runs
 }
 
 fn dn(cn: &str) -> DistinguishedName {
@@ -92,13 +166,17 @@ fn ca_params(cn: &str) -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.distinguished_name = dn(cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params
 }
 
 /// A root, an intermediate and `LEAVES` distinct leaves signed by it: the parsed
 /// chains `[leaf, intermediate, root]`.
-fn chains() -> Vec<Vec<ParsedCert>> {
+fn chains() -> Vec<Vec<Arc<ParsedCert>>> {
     let root_key = KeyPair::generate().expect("key");
     let root_params = ca_params("certwatch bench root CA");
     let root = root_params.self_signed(&root_key).expect("root");
@@ -106,20 +184,25 @@ fn chains() -> Vec<Vec<ParsedCert>> {
 
     let inter_key = KeyPair::generate().expect("key");
     let inter_params = ca_params("certwatch bench intermediate CA R1");
-    let inter = inter_params.signed_by(&inter_key, &root_issuer).expect("intermediate");
+    let inter = inter_params
+        .signed_by(&inter_key, &root_issuer)
+        .expect("intermediate");
     let inter_issuer = Issuer::new(inter_params, inter_key);
 
-    let root = ParsedCert::from_der(root.der());
-    let inter = ParsedCert::from_der(inter.der());
+    let root = ParsedCert::shared(root.der());
+    let inter = ParsedCert::shared(inter.der());
     (0..LEAVES)
         .map(|i| {
-            let names = vec![format!("service-{i:03}.example.com"), format!("www.service-{i:03}.example.com")];
+            let names = vec![
+                format!("service-{i:03}.example.com"),
+                format!("www.service-{i:03}.example.com"),
+            ];
             let mut params = CertificateParams::new(names.clone()).expect("params");
             params.distinguished_name = dn(&names[0]);
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             let key = KeyPair::generate().expect("key");
             let leaf = params.signed_by(&key, &inter_issuer).expect("leaf");
-            vec![ParsedCert::from_der(leaf.der()), inter.clone(), root.clone()]
+            vec![ParsedCert::shared(leaf.der()), inter.clone(), root.clone()]
         })
         .collect()
 }
@@ -127,26 +210,59 @@ fn chains() -> Vec<Vec<ParsedCert>> {
 fn config_yaml(targets: usize) -> String {
     let mut yaml = String::from("defaults:\n  interval: 5m\n  timeout: 10s\ntargets:\n");
     for i in 0..targets {
-        yaml.push_str(&format!("  - address: \"host-{i:05}.example.com:443\"\n    labels: {{team: \"team-{}\"}}\n", i % 10));
+        yaml.push_str(&format!(
+            "  - address: \"host-{i:05}.example.com:443\"\n    labels: {{team: \"team-{}\"}}\n",
+            i % 10
+        ));
     }
     yaml
 }
 
-fn outcome(i: usize, chain: &[ParsedCert]) -> ProbeOutcome {
+/// The chain as a probe delivers it: intermediates and root shared by every target
+/// that presents them (as `ParsedCert::shared` does), the leaf the target's own — with a
+/// fingerprint of its own, as distinct leaves have, so nothing is shared that would not be.
+fn delivered_chain(i: usize, chain: &[Arc<ParsedCert>]) -> Vec<Arc<ParsedCert>> {
+    let mut leaf = (*chain[0]).clone();
+    leaf.fingerprint_sha256
+        .replace_range(56.., &format!("{i:08x}"));
+    std::iter::once(Arc::new(leaf))
+        .chain(chain[1..].iter().cloned())
+        .collect()
+}
+
+fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Resolve, Duration::from_micros(800 + (i % 97) as u64));
-    phases.set(Phase::Connect, Duration::from_micros(12_000 + (i % 1013) as u64));
-    phases.set(Phase::Handshake, Duration::from_micros(35_000 + (i % 2027) as u64));
-    let path_not_after = chain.iter().filter_map(ParsedCert::not_after).min().unwrap_or(0);
+    phases.set(
+        Phase::Connect,
+        Duration::from_micros(12_000 + (i % 1013) as u64),
+    );
+    phases.set(
+        Phase::Handshake,
+        Duration::from_micros(35_000 + (i % 2027) as u64),
+    );
+    let path_not_after = chain
+        .iter()
+        .filter_map(|c| c.not_after())
+        .min()
+        .unwrap_or(0);
     ProbeOutcome {
         addresses: vec![AddressOutcome {
             // A documentation range: only a label here, never connected to.
-            ip: Some(IpAddr::V4(Ipv4Addr::new(198, 51, (i / 250) as u8, (i % 250 + 1) as u8))),
+            ip: Some(IpAddr::V4(Ipv4Addr::new(
+                198,
+                51,
+                (i / 250) as u8,
+                (i % 250 + 1) as u8,
+            ))),
             finished_at: SystemTime::now(),
             duration: Duration::from_micros(48_000 + (i % 3001) as u64),
             phases,
-            handshake: Ok(TlsParams { version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256" }),
-            chain: chain.to_vec(),
+            handshake: Ok(TlsParams {
+                version: "TLSv1.3",
+                cipher: "TLS_AES_128_GCM_SHA256",
+            }),
+            chain: delivered_chain(i, chain),
             verdict: Some(Verdict::Verified { path_not_after }),
         }],
     }
@@ -206,8 +322,11 @@ struct PromAlternative {
     cert_series: usize,
 }
 
-const EXPIRY_FAMILIES: [&str; 3] =
-    ["certwatch_cert_expiry_seconds", "certwatch_chain_expiry_seconds", "certwatch_verified_chain_expiry_seconds"];
+const EXPIRY_FAMILIES: [&str; 3] = [
+    "certwatch_cert_expiry_seconds",
+    "certwatch_chain_expiry_seconds",
+    "certwatch_verified_chain_expiry_seconds",
+];
 const CERT_FAMILIES: [&str; 4] = [
     "certwatch_cert_info",
     "certwatch_cert_not_after_timestamp_seconds",
@@ -238,7 +357,11 @@ impl PromAlternative {
             }
             let vec = families.entry(name.to_owned()).or_insert_with(|| {
                 let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
-                let vec = GaugeVec::new(Opts::new(name, help.get(name).copied().unwrap_or(name)), &names).expect("vec");
+                let vec = GaugeVec::new(
+                    Opts::new(name, help.get(name).copied().unwrap_or(name)),
+                    &names,
+                )
+                .expect("vec");
                 registry.register(Box::new(vec.clone())).expect("unique");
                 vec
             });
@@ -253,7 +376,12 @@ impl PromAlternative {
                 expiry.push((gauge, value + now));
             }
         }
-        Self { registry, expiry, series, cert_series }
+        Self {
+            registry,
+            expiry,
+            series,
+            cert_series,
+        }
     }
 
     fn refresh_expiry(&self, now: f64) {
@@ -264,7 +392,9 @@ impl PromAlternative {
 
     fn render(&self, out: &mut Vec<u8>) {
         out.clear();
-        TextEncoder::new().encode(&self.registry.gather(), out).expect("encode");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), out)
+            .expect("encode");
     }
 }
 
@@ -275,40 +405,44 @@ fn now_secs() -> f64 {
 fn main() {
     let targets = env_usize("CERTWATCH_BENCH_TARGETS", 10_000);
     let iters = env_usize("CERTWATCH_BENCH_ITERS", 30).max(1);
+    let with_prom = std::env::var_os("CERTWATCH_BENCH_SKIP_PROM").is_none();
     println!("certwatch /metrics bench: {targets} targets x 3 certificates, {iters} timed runs after {WARMUP} warm-up");
 
+    // Memory: each step's VmRSS and live-heap delta.
     let chains = chains();
     let yaml = config_yaml(targets);
-    let rss_start = rss();
-    let config = Config::from_yaml(&yaml, "bench.yml", Path::new(".")).expect("valid bench configuration");
-    drop(yaml);
+    let mut memory: Vec<(&str, u64, usize)> =
+        vec![("baseline (certs generated, YAML text built)", rss(), live())];
+    let config =
+        Config::from_yaml(&yaml, "bench.yml", Path::new(".")).expect("valid bench configuration");
     assert_eq!(config.targets.len(), targets);
-    let rss_config = rss();
-
-    // Outcomes as probes would deliver them (each its own parsed chain).
-    let outcomes: Vec<ProbeOutcome> = (0..targets).map(|i| outcome(i, &chains[i % LEAVES])).collect();
-    let rss_outcomes = rss();
-
-    // Prepare cost: every PreparedTarget, timed as one batch, a few times.
-    let mut prepare_times = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let prepared: Vec<PreparedTarget> =
-            config.targets.iter().zip(&outcomes).map(|(spec, outcome)| PreparedTarget::new(spec, outcome, None)).collect();
-        prepare_times.push(start.elapsed());
-        black_box(prepared);
-    }
-    let (prep_min, prep_med, _) = stats(&mut prepare_times);
-
-    let rss_before_store = rss();
+    memory.push(("+ config: TargetSpecs", rss(), live()));
+    // Outcomes as probes deliver them: each with its own parsed chain.
+    let outcomes: Vec<ProbeOutcome> = (0..targets)
+        .map(|i| outcome(i, &chains[i % LEAVES]))
+        .collect();
+    memory.push(("+ outcomes: parsed chains", rss(), live()));
     let store = Store::default();
     for (spec, outcome) in config.targets.iter().zip(outcomes) {
         let series = PreparedTarget::new(spec, &outcome, None);
-        store.record(Entry { spec: spec.clone(), outcome, series }, || true);
+        store.record(
+            Entry {
+                spec: spec.clone(),
+                outcome,
+                series,
+            },
+            || true,
+        );
     }
-    let rss_store = rss();
+    memory.push(("+ store: entries, prepared series", rss(), live()));
     drop(chains);
-    let rss_after_drop = rss();
+    drop(yaml);
+    memory.push((
+        "- temporaries (YAML text, 100 template chains)",
+        rss(),
+        live(),
+    ));
+    let hwm_store = proc_status_kb("VmHWM:") * 1024;
     let snapshot = store.snapshot();
     assert_eq!(snapshot.len(), targets);
 
@@ -316,14 +450,21 @@ fn main() {
     let exporter = ExporterMetrics::new();
     exporter.loaded(targets, SystemTime::now());
     let mut out = String::new();
+    let live_before_render = live();
     let mut times = time_runs(iters, || {
         render_body(&exporter, &snapshot, &mut out);
         black_box(out.len());
     });
-    let (min, med, p99) = stats(&mut times);
+    let (min, med, p99) = times.wall();
+    let cpu_mean = times.cpu_mean();
     let body_bytes = out.len();
-    let samples = out.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
+    let samples = out
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    let live_rendered = live() - live_before_render;
     let rss_rendered = rss();
+    let hwm_rendered = proc_status_kb("VmHWM:") * 1024;
 
     // The same with a fresh String each time, as the handler does (capacity hint included).
     let mut fresh_times = time_runs(iters, || {
@@ -332,54 +473,56 @@ fn main() {
         collector::render(&snapshot, SystemTime::now(), &mut body);
         black_box(body.len());
     });
-    let (fmin, fmed, fp99) = stats(&mut fresh_times);
+    let (fmin, fmed, fp99) = fresh_times.wall();
+    let fresh_cpu = fresh_times.cpu_mean();
 
-    // The per-target families alone (no exporter registry), for the breakdown.
+    // Breakdown: the per-target families alone, and the exporter registry alone.
     let mut coll_times = time_runs(iters, || {
         out.clear();
         collector::render(&snapshot, SystemTime::now(), &mut out);
         black_box(out.len());
     });
-    let (_, coll_med, _) = stats(&mut coll_times);
+    let (_, coll_med, _) = coll_times.wall();
     let mut exp_times = time_runs(iters, || {
         out.clear();
         exporter.render(&mut out);
         black_box(out.len());
     });
-    let (_, exp_med, _) = stats(&mut exp_times);
+    let (_, exp_med, _) = exp_times.wall();
 
-    // The alternative: the same series in prometheus GaugeVecs.
-    out.clear();
-    let prom_time = SystemTime::now();
-    let prom_now = collector::unix_seconds(prom_time);
-    collector::render(&snapshot, prom_time, &mut out);
-    let rss_before_prom = rss();
-    let fill_start = Instant::now();
-    let prom = PromAlternative::from_body(&out, prom_now);
-    let prom_fill = fill_start.elapsed();
-    let rss_prom = rss();
-    let mut prom_out = Vec::new();
-    let mut prom_times = time_runs(iters, || {
-        prom.render(&mut prom_out);
-        black_box(prom_out.len());
-    });
-    let (pmin, pmed, pp99) = stats(&mut prom_times);
-    let mut prom_fresh_times = time_runs(iters, || {
-        prom.refresh_expiry(now_secs());
-        prom.render(&mut prom_out);
-        black_box(prom_out.len());
-    });
-    let (prmin, prmed, prp99) = stats(&mut prom_fresh_times);
-    let prom_body = prom_out.len();
+    // Prepare cost: every PreparedTarget, timed as one batch, 5 times.
+    let mut prepare_times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let prepared: Vec<PreparedTarget> = snapshot
+                .iter()
+                .map(|e| PreparedTarget::new(&e.spec, &e.outcome, Some(&e.series)))
+                .collect();
+            let took = start.elapsed();
+            black_box(prepared);
+            took
+        })
+        .collect();
+    let (prep_min, prep_med, _) = stats(&mut prepare_times);
 
-    let per_target = |a: u64, b: u64| (b as f64 - a as f64) / targets as f64;
     println!();
-    println!("machine: {} CPUs, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    println!(
+        "machine: {} CPUs, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
     println!();
-    println!("render /metrics (exporter registry + collector::render into a reused String)");
-    println!("  min {min:.2} ms   median {med:.2} ms   p99 {p99:.2} ms");
-    println!("  body {:.2} MB, {samples} samples, {:.0} bytes/target", mb(body_bytes as f64), body_bytes as f64 / targets as f64);
-    println!("  fresh String per scrape (as the handler): min {fmin:.2}  median {fmed:.2}  p99 {fp99:.2} ms");
+    println!("render /metrics (ExporterMetrics::render + collector::render into a reused String)");
+    println!("  wall: min {min:.2} ms   median {med:.2} ms   p99 {p99:.2} ms");
+    println!("  on-CPU mean {cpu_mean:.2} ms (time this thread ran; excludes time other processes had the CPU)");
+    println!(
+        "  body {:.2} MB, {samples} samples, {:.0} bytes/target",
+        mb(body_bytes as f64),
+        body_bytes as f64 / targets as f64
+    );
+    println!(
+        "  fresh String per scrape, as the handler does: min {fmin:.2}  median {fmed:.2}  p99 {fp99:.2} ms (on-CPU mean {fresh_cpu:.2})"
+    );
     println!("  breakdown (median): collector::render {coll_med:.2} ms, ExporterMetrics::render {exp_med:.3} ms");
     println!(
         "  throughput {:.0} MB/s, {:.0} ns/sample",
@@ -387,62 +530,110 @@ fn main() {
         med * 1e6 / samples as f64
     );
     println!();
-    println!("prepare (PreparedTarget::new, all {targets} targets, 5 runs)");
+    println!("prepare (PreparedTarget::new for all {targets} targets, 5 runs)");
     println!(
-        "  min {:.2} ms, median {:.2} ms  =  {:.2} us/target",
-        prep_min,
-        prep_med,
+        "  min {prep_min:.2} ms, median {prep_med:.2} ms = {:.2} us/target",
         prep_med * 1e3 / targets as f64
     );
     println!();
-    println!("resident memory (VmRSS; glibc malloc, freed memory may stay resident)");
-    println!("  baseline before config         {:8.1} MB", mb(rss_start as f64));
+    println!("memory (VmRSS: glibc malloc may keep freed memory resident; live heap: exact, from a counting allocator)");
     println!(
-        "  + config (TargetSpecs)         {:+8.1} MB  ({:.0} B/target)",
-        mb(rss_config as f64 - rss_start as f64),
-        per_target(rss_start, rss_config)
+        "  {:<48} {:>9} {:>9} {:>10} {:>9}",
+        "step", "VmRSS MB", "delta", "live MB", "delta"
+    );
+    let mut previous: Option<(u64, usize)> = None;
+    for (what, rss_at, live_at) in &memory {
+        let (drss, dlive) = previous.map_or((0.0, 0.0), |(r, l)| {
+            (*rss_at as f64 - r as f64, *live_at as f64 - l as f64)
+        });
+        println!(
+            "  {what:<48} {:>9.1} {:>+9.1} {:>10.1} {:>+9.1}",
+            mb(*rss_at as f64),
+            mb(drss),
+            mb(*live_at as f64),
+            mb(dlive)
+        );
+        previous = Some((*rss_at, *live_at));
+    }
+    let (_, rss0, live0) = memory[0];
+    let (_, rss1, live1) = memory[memory.len() - 1];
+    println!(
+        "  store of {targets} targets over baseline: VmRSS {:+.1} MB, live heap {:+.1} MB ({:.0} B/target live)",
+        mb(rss1 as f64 - rss0 as f64),
+        mb(live1 as f64 - live0 as f64),
+        (live1 as f64 - live0 as f64) / targets as f64
     );
     println!(
-        "  + outcomes (parsed chains)     {:+8.1} MB  ({:.0} B/target)",
-        mb(rss_outcomes as f64 - rss_config as f64),
-        per_target(rss_config, rss_outcomes)
+        "  VmHWM after building the store: {:.1} MB",
+        mb(hwm_store as f64)
     );
     println!(
-        "  + store (entries + series)     {:+8.1} MB  ({:.0} B/target)",
-        mb(rss_store as f64 - rss_before_store as f64),
-        per_target(rss_before_store, rss_store)
-    );
-    println!("  after dropping temp vectors    {:8.1} MB", mb(rss_after_drop as f64));
-    println!(
-        "  store total over baseline      {:+8.1} MB  (config + outcomes + series, {:.0} B/target)",
-        mb(rss_after_drop as f64 - rss_start as f64),
-        per_target(rss_start, rss_after_drop)
-    );
-    println!(
-        "  after rendering (body buffer)  {:8.1} MB  ({:+.1} MB)",
+        "  after rendering: VmRSS {:.1} MB, VmHWM {:.1} MB; the reused body buffer holds {:.1} MB",
         mb(rss_rendered as f64),
-        mb(rss_rendered as f64 - rss_after_drop as f64)
+        mb(hwm_rendered as f64),
+        mb(live_rendered as f64)
     );
-    println!("  peak VmHWM so far              {:8.1} MB", proc_status_kb("VmHWM:") as f64 / 1024.0);
+
+    let mut prom_median = None;
+    if with_prom {
+        // The alternative: the same series in prometheus GaugeVecs.
+        out.clear();
+        let prom_time = SystemTime::now();
+        let prom_now = collector::unix_seconds(prom_time);
+        collector::render(&snapshot, prom_time, &mut out);
+        let (rss_before, live_before) = (rss(), live());
+        let fill_start = Instant::now();
+        let prom = PromAlternative::from_body(&out, prom_now);
+        let prom_fill = fill_start.elapsed();
+        let (rss_after, live_after) = (rss(), live());
+        let mut prom_out = Vec::new();
+        let mut prom_times = time_runs(iters, || {
+            prom.render(&mut prom_out);
+            black_box(prom_out.len());
+        });
+        let (pmin, pmed, pp99) = prom_times.wall();
+        let mut prom_fresh_times = time_runs(iters, || {
+            prom.refresh_expiry(now_secs());
+            prom.render(&mut prom_out);
+            black_box(prom_out.len());
+        });
+        let (prmin, prmed, prp99) = prom_fresh_times.wall();
+        let prom_cpu = prom_fresh_times.cpu_mean();
+        println!();
+        println!("alternative: a prometheus GaugeVec per family + registry.gather() + TextEncoder::encode");
+        println!(
+            "  {} families, {} series ({} certificate series), same names, labels and values; filled in {:.0} ms",
+            prom.registry.gather().len(),
+            prom.series,
+            prom.cert_series,
+            ms(prom_fill)
+        );
+        println!(
+            "  memory of the filled registry: VmRSS {:+.1} MB, live heap {:+.1} MB",
+            mb(rss_after as f64 - rss_before as f64),
+            mb(live_after as f64 - live_before as f64)
+        );
+        println!(
+            "  gather + encode:                  min {pmin:.2}  median {pmed:.2}  p99 {pp99:.2} ms"
+        );
+        println!(
+            "  refresh expiry + gather + encode: min {prmin:.2}  median {prmed:.2}  p99 {prp99:.2} ms (on-CPU mean {prom_cpu:.2})"
+        );
+        println!("  body {:.2} MB", mb(prom_out.len() as f64));
+        prom_median = Some(prmed);
+    }
+
     println!();
-    println!("alternative: prometheus GaugeVec per family + registry.gather() + TextEncoder");
+    print!("summary: render median {med:.2} ms, p99 {p99:.2} ms, on-CPU mean {cpu_mean:.2} ms (budget 50 ms)");
+    if let Some(prmed) = prom_median {
+        print!(
+            "; prometheus-crate alternative median {prmed:.2} ms ({:.1}x)",
+            prmed / med
+        );
+    }
     println!(
-        "  {} families, {} series ({} of them certificate series); filled in {:.0} ms, {:+.1} MB RSS",
-        prom.registry.gather().len(),
-        prom.series,
-        prom.cert_series,
-        ms(prom_fill),
-        mb(rss_prom as f64 - rss_before_prom as f64)
-    );
-    println!("  gather+encode:                  min {pmin:.2}  median {pmed:.2}  p99 {pp99:.2} ms");
-    println!("  refresh expiry + gather+encode: min {prmin:.2}  median {prmed:.2}  p99 {prp99:.2} ms");
-    println!("  body {:.2} MB", mb(prom_body as f64));
-    println!();
-    println!(
-        "summary: render median {med:.2} ms (budget 50 ms), prometheus-crate alternative median {prmed:.2} ms ({:.1}x), \
-         store {:+.1} MB for {targets} targets",
-        prmed / med,
-        mb(rss_after_drop as f64 - rss_start as f64)
+        "; store {:+.1} MB live heap for {targets} targets",
+        mb(live1 as f64 - live0 as f64)
     );
     drop(store);
 }
@@ -450,6 +641,10 @@ fn main() {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }

@@ -1,8 +1,11 @@
-//! Wiring: load the configuration, start the scheduler and the HTTP server, reload on
-//! SIGHUP or `POST /-/reload`, and stop everything on one cancellation token.
+//! Wiring: load the configuration (and the web configuration), start the scheduler and
+//! the HTTP server, reload on SIGHUP or `POST /-/reload`, and stop everything on one
+//! cancellation token.
 //!
-//! The configuration is loaded and validated before any port is bound, so a bad file
-//! stops start-up with its errors. The details of each stage belong to its module.
+//! Both configurations are loaded and validated before any port is bound, so a bad
+//! file stops start-up with its errors. A reload re-reads both; each keeps running as it
+//! was when its new version does not load. The details of each stage belong to its
+//! module.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,15 +13,18 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{self, Trigger};
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError, DEFAULT_PATHS};
 use crate::http::{self, HttpState, ReloadRequest};
 use crate::metrics::ExporterMetrics;
+use crate::probe_gate::ProbeGate;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::web::{self, Web};
 
 /// How long HTTP responses under way may take to finish after a stop signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -29,6 +35,9 @@ pub enum AppError {
     /// The configuration is invalid.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The web configuration (`--web.config.file`) is invalid.
+    #[error("{0}")]
+    WebConfig(ConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; is another process using the port? choose another with --listen")]
     Bind {
@@ -37,12 +46,6 @@ pub enum AppError {
         /// Why.
         source: std::io::Error,
     },
-    /// The HTTP server failed.
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
-    /// An option this build cannot honour.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// Where the configuration comes from.
@@ -71,16 +74,13 @@ impl Source {
 
 /// Runs the exporter until `shutdown` is cancelled.
 pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
-    if let Some(file) = &args.web_config_file {
-        return Err(AppError::Unsupported(format!(
-            "--web.config.file {}: TLS and authentication on certwatch's own endpoint are not available in this version; \
-             put certwatch behind a TLS-terminating proxy meanwhile",
-            file.display()
-        )));
-    }
     let source = Source::find(args.config.clone());
     let config = source.load()?;
     announce(&source, &config);
+    let web = match &args.web_config_file {
+        Some(path) => Some(Arc::new(Web::load(path).map_err(AppError::WebConfig)?)),
+        None => None,
+    };
     let listen = args.listen.unwrap_or(config.listen);
 
     let store = Arc::new(Store::default());
@@ -95,13 +95,15 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
             addr: listen,
             source,
         })?;
-    tracing::info!(listen = %listener.local_addr().unwrap_or(listen), "serving /metrics");
+    let local = listener.local_addr().unwrap_or(listen);
+    let tls = web.as_ref().is_some_and(|w| w.is_tls());
+    tracing::info!(listen = %local, tls, "serving /metrics");
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = HttpState {
-        store,
+        store: store.clone(),
         exporter: exporter.clone(),
-        probe_slots: Arc::new(Semaphore::new(config.probe_limits.max_in_flight)),
+        probe_gate: Arc::new(ProbeGate::default()),
         config: Arc::new(RwLock::new(Arc::new(config))),
         permits: scheduler.permits(),
         reload: reload_tx,
@@ -112,17 +114,25 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         scheduler,
         config: state.config.clone(),
         exporter,
+        web: web.clone(),
     };
     tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
 
-    let server = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let mut router = http::router(state);
+    if let Some(web) = &web {
+        tokio::spawn(web.clone().run(store, local, shutdown.clone()));
+        router = router.layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            web::layer::guard,
+        ));
+    }
+    let server = web::serve::serve(listener, router, web, shutdown.clone());
     let drain_deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = server => result.map_err(AppError::Serve),
+        () = server => Ok(()),
         () = drain_deadline => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "HTTP responses still under way at the end of the grace period were dropped");
             Ok(())
@@ -147,6 +157,7 @@ struct Reloader {
     scheduler: Scheduler,
     config: Arc<RwLock<Arc<Config>>>,
     exporter: ExporterMetrics,
+    web: Option<Arc<Web>>,
 }
 
 impl Reloader {
@@ -160,41 +171,61 @@ impl Reloader {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 Some(()) = next_hangup(&mut hangups) => {
-                    let _ = self.reload("SIGHUP");
+                    let _ = self.reload(Trigger::Signal);
                 }
-                Some(reply) = requests.recv() => {
-                    let _ = reply.send(self.reload("POST /-/reload"));
+                Some(request) = requests.recv() => {
+                    let _ = request.reply.send(self.reload(Trigger::Http(request.from)));
                 }
             }
         }
     }
 
-    fn reload(&mut self, trigger: &str) -> Result<String, String> {
+    /// Reloads the configuration, then the web configuration; the summary of both,
+    /// or every problem of either.
+    fn reload(&mut self, who: Trigger) -> Result<String, String> {
+        let config = self.reload_config(who);
+        let web = match &self.web {
+            None => Ok(None),
+            Some(web) => web
+                .reload(who)
+                .map(|()| Some("web configuration reloaded".to_owned()))
+                .map_err(|problems| problems.join("\n")),
+        };
+        match (config, web) {
+            (Ok(summary), Ok(None)) => Ok(summary),
+            (Ok(summary), Ok(Some(web))) => Ok(format!("{summary}\n{web}")),
+            (Err(problems), Ok(_)) | (Ok(_), Err(problems)) => Err(problems),
+            (Err(config), Err(web)) => Err(format!("{config}\n{web}")),
+        }
+    }
+
+    fn reload_config(&mut self, who: Trigger) -> Result<String, String> {
         match self.source.load() {
             Err(error) => {
                 self.exporter.reload_failed();
-                for problem in error.problems() {
-                    tracing::error!(trigger, problem = %problem, "configuration reload failed; keeping the running configuration");
+                let problems = error.problems();
+                for problem in &problems {
+                    tracing::error!(trigger = %who, problem = %problem, "configuration reload failed; keeping the running configuration");
                 }
+                audit::config_reload_failed(who, &problems);
                 Err(error.to_string())
             }
             Ok(config) => {
                 let changes = self.scheduler.apply(&config.targets, config.concurrency);
                 self.exporter
                     .loaded(config.targets.len(), SystemTime::now());
-                let summary = format!(
+                audit::config_reloaded(who, &changes.added, &changes.removed, &changes.changed);
+                *self
+                    .config
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+                Ok(format!(
                     "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
                     changes.added.len(),
                     changes.removed.len(),
                     changes.changed.len(),
                     changes.kept
-                );
-                tracing::info!(trigger, added = ?changes.added, removed = ?changes.removed, changed = ?changes.changed, "{summary}");
-                *self
-                    .config
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
-                Ok(summary)
+                ))
             }
         }
     }

@@ -1,15 +1,18 @@
 //! Certificate facts: x509-parser turns one DER certificate into a [`ParsedCert`].
 //!
-//! Pure: no I/O and no clock. A certificate that does not parse is a value
+//! Pure: no I/O and no clock; [`ParsedCert::shared`] keeps one copy of each certificate. A certificate that does not parse is a value
 //! (`info: Err(..)`), never a panic, so a hostile server cannot stop a probe here.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::X509Name;
+
+use crate::shared::Shared;
 
 /// The SANs kept per certificate at most; a hostile certificate may carry thousands.
 pub const MAX_SANS: usize = 256;
@@ -78,7 +81,20 @@ impl KeyInfo {
 impl ParsedCert {
     /// Parses one DER certificate.
     pub fn from_der(der: &[u8]) -> Self {
-        let fingerprint_sha256 = hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
+        Self::parse(der, fingerprint(der))
+    }
+
+    /// The parsed certificate for `der`, shared with every other holder of the same
+    /// certificate: a chain's intermediates are parsed and stored once, not per target.
+    pub fn shared(der: &[u8]) -> Arc<ParsedCert> {
+        static PARSED: Shared<ParsedCert> = Shared::new();
+        let fingerprint = fingerprint(der);
+        PARSED.get_or_insert(&fingerprint.clone(), || {
+            Arc::new(Self::parse(der, fingerprint))
+        })
+    }
+
+    fn parse(der: &[u8], fingerprint_sha256: String) -> Self {
         let info = match X509Certificate::from_der(der) {
             Ok((_, cert)) => Ok(describe(&cert)),
             Err(e) => Err(format!("certificate does not parse: {e}")),
@@ -93,6 +109,10 @@ impl ParsedCert {
     pub fn not_after(&self) -> Option<i64> {
         self.info.as_ref().ok().map(|i| i.not_after)
     }
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
 }
 
 fn describe(cert: &X509Certificate<'_>) -> CertInfo {

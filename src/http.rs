@@ -2,12 +2,16 @@
 //!
 //! [`router`] builds them over [`HttpState`]. `/metrics` renders from the store in a
 //! blocking task and never waits on a probe; `/probe` runs `probe::run` under the shared
-//! concurrency limit. Reloads are sent to the app, which owns the configuration.
+//! concurrency limit, once `probe_gate` has admitted the request (a refusal is an audit
+//! event). Reloads are sent to the app, which owns the configuration. Handlers read the
+//! client's address from `ConnectInfo<SocketAddr>`, which `web::serve` provides;
+//! authentication and TLS are `web`'s.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,13 +20,21 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit;
 use crate::config::{Address, Config, TlsName};
 use crate::metrics::{collector, ExporterMetrics, CONTENT_TYPE};
+use crate::probe_gate::ProbeGate;
 use crate::status;
 use crate::store::Store;
 
-/// A reload request and where to send its result.
-pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
+/// A reload request from `POST /-/reload`: who asked, and where to send the result.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// The client that asked.
+    pub from: SocketAddr,
+    /// Where the summary (or the problems) go.
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -35,8 +47,8 @@ pub struct HttpState {
     pub config: Arc<RwLock<Arc<Config>>>,
     /// The probe concurrency limit shared with the scheduler.
     pub permits: Arc<Semaphore>,
-    /// The cap on concurrent `/probe` requests.
-    pub probe_slots: Arc<Semaphore>,
+    /// The `/probe` limits' state (rate per client, requests in flight).
+    pub probe_gate: Arc<ProbeGate>,
     /// Where reload requests go.
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Cancelled when certwatch stops: `/probe` requests under way end at once.
@@ -64,23 +76,39 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// Bytes of exposition per chunk of the `/metrics` body: the body is streamed as it
+/// is rendered, so a scrape of many targets never holds the whole text in memory.
+const METRICS_CHUNK: usize = 256 * 1024;
+
 async fn metrics(State(state): State<HttpState>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || {
+    let (chunks, receiver) = mpsc::channel::<String>(2);
+    // Rendering is CPU work: it runs beside the runtime, not on it.
+    tokio::task::spawn_blocking(move || {
         let entries = state.store.snapshot();
-        let mut out = String::with_capacity(entries.len() * 4096 + 2048);
+        let mut out = String::with_capacity(METRICS_CHUNK + METRICS_CHUNK / 4);
         state.exporter.render(&mut out);
-        collector::render(&entries, SystemTime::now(), &mut out);
-        out
-    })
-    .await;
-    match rendered {
-        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("rendering metrics failed: {e}\n"),
-        )
-            .into_response(),
-    }
+        // A client that went away only makes the sends fail; rendering ends anyway.
+        let mut send = |chunk: String| {
+            let _ = chunks.blocking_send(chunk);
+        };
+        collector::render_chunked(
+            &entries,
+            SystemTime::now(),
+            &mut out,
+            METRICS_CHUNK,
+            &mut send,
+        );
+        send(out);
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), receiver))
+    });
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn status_page(State(state): State<HttpState>) -> Html<String> {
@@ -102,9 +130,29 @@ const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
 async fn probe(
     State(state): State<HttpState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<ProbeQuery>,
 ) -> Response {
+    let config = state.config();
+    let limits = &config.probe_limits;
+    let asked = query.target.as_deref().unwrap_or("");
+    if let Err(limited) = state.probe_gate.rate(
+        client.ip(),
+        limits.rate_per_second,
+        tokio::time::Instant::now(),
+    ) {
+        if let Some(suppressed) = limited.log {
+            audit::probe_refused(client, asked, "rate_limited", 429, suppressed);
+        }
+        let seconds = limited.retry_after_seconds();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.to_string())],
+            format!("too many /probe requests from {}: probe.rate_limit allows {}/s; retry in {seconds}s\n", client.ip(), limits.rate_per_second.unwrap_or_default()),
+        )
+            .into_response();
+    }
     let bad = |message: String| (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
     let Some(target) = query.target.filter(|t| !t.is_empty()) else {
         return bad(
@@ -119,16 +167,13 @@ async fn probe(
         Ok(n) => n,
         Err(e) => return bad(e),
     };
-    let config = state.config();
-    if let Some(allow) = &config.probe_limits.allow {
-        if !allow.iter().any(|rule| rule.permits(&address)) {
-            tracing::warn!(target = %address, "refused /probe of a target outside probe.allow");
-            return (
-                StatusCode::FORBIDDEN,
-                format!("{address} is not allowed by probe.allow\n"),
-            )
-                .into_response();
-        }
+    if !ProbeGate::allowed(limits, &address) {
+        audit::probe_refused(client, &target, "not_allowed", 403, 0);
+        return (
+            StatusCode::FORBIDDEN,
+            format!("{address} is not allowed by probe.allow\n"),
+        )
+            .into_response();
     }
     let mut spec = match config.adhoc_target(address, query.module.as_deref(), server_name) {
         Ok(spec) => spec,
@@ -141,13 +186,18 @@ async fn probe(
                 .max(Duration::from_millis(100)),
         );
     }
-    let Ok(_slot) = state.probe_slots.clone().try_acquire_owned() else {
+    let Some(_in_flight) = state.probe_gate.enter(limits.max_in_flight) else {
+        audit::probe_refused(client, &target, "too_many_in_flight", 503, 0);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "too many /probe requests in flight; retry later\n",
+            format!(
+                "too many /probe requests in flight (probe.max_in_flight: {}); retry later\n",
+                limits.max_in_flight
+            ),
         )
             .into_response();
     };
+    drop(config);
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     };
@@ -172,9 +222,17 @@ fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
-async fn reload(State(state): State<HttpState>) -> Response {
+async fn reload(
+    State(state): State<HttpState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+) -> Response {
     let (reply, answer) = oneshot::channel();
-    if state.reload.send(reply).await.is_err() {
+    if state
+        .reload
+        .send(ReloadRequest { from, reply })
+        .await
+        .is_err()
+    {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     match answer.await {

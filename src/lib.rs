@@ -16,20 +16,28 @@
 //!   [`probe::verify`] judges it, giving a [`probe::outcome::ProbeOutcome`].
 //! - [`store`] keeps the latest outcome per target with its prepared series.
 //! - [`metrics`] renders the store at scrape time; [`http`] serves it, with [`status`]
-//!   for the `/` page. [`app`] wires them together; [`cli`] parses the command line;
-//!   [`report`] formats `certwatch check`.
+//!   for the `/` page and [`probe_gate`] admitting `GET /probe` requests. [`web`]
+//!   secures certwatch's own endpoint (`--web.config.file`: TLS, client certificates,
+//!   basic auth), serves it, and reports its certificate as the target
+//!   `certwatch-self`. [`audit`] logs who reloaded, who failed to authenticate and
+//!   whose `/probe` was refused. [`app`] wires them together; [`cli`] parses the
+//!   command line; [`report`] formats `certwatch check`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod app;
+pub mod audit;
 pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod probe;
+pub mod probe_gate;
 pub mod report;
 pub mod scheduler;
+pub mod shared;
 pub mod status;
 pub mod store;
+pub mod web;

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -108,10 +109,10 @@ fn judge(address: &AddressOutcome, thresholds: Thresholds, now: f64) -> (Status,
 }
 
 /// Seconds until the first presented certificate expires.
-fn seconds_left(chain: &[ParsedCert], now: f64) -> Option<f64> {
+fn seconds_left(chain: &[Arc<ParsedCert>], now: f64) -> Option<f64> {
     chain
         .iter()
-        .filter_map(ParsedCert::not_after)
+        .filter_map(|c| c.not_after())
         .min()
         .map(|t| t as f64 - now)
 }

@@ -2,6 +2,10 @@
 //!
 //! Readers (the metrics collector, the status page) take a snapshot of `Arc`s and never
 //! wait on a probe. Formatting and time are the readers' concern.
+//!
+//! Entries of configured targets are pruned on reload ([`Store::retain`]); pinned
+//! entries ([`Store::record_pinned`], certwatch's own serving certificate) are not
+//! the configuration's and are never pruned by it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -25,6 +29,7 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Store {
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+    pinned: RwLock<BTreeMap<String, Arc<Entry>>>,
 }
 
 impl Store {
@@ -45,14 +50,31 @@ impl Store {
         wanted
     }
 
+    /// Replaces the pinned entry of `entry.spec.name`: one that no configuration owns,
+    /// so [`Store::retain`] keeps it.
+    pub fn record_pinned(&self, entry: impl Into<Arc<Entry>>) {
+        let entry = entry.into();
+        self.pinned
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(entry.spec.name.clone(), entry);
+    }
+
     /// The entry of `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Entry>> {
-        self.read().get(name).cloned()
+        let configured = self.read().get(name).cloned();
+        configured.or_else(|| self.read_pinned().get(name).cloned())
     }
 
     /// Every entry, by name.
     pub fn snapshot(&self) -> Vec<Arc<Entry>> {
-        self.read().values().cloned().collect()
+        let mut all: Vec<Arc<Entry>> = self.read().values().cloned().collect();
+        let pinned = self.read_pinned();
+        if !pinned.is_empty() {
+            all.extend(pinned.values().cloned());
+            all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        }
+        all
     }
 
     /// Drops every entry whose name is not in `names`.
@@ -64,6 +86,12 @@ impl Store {
         // A writer cannot panic while holding the lock (inserts and retains only), so
         // a poisoned lock still holds consistent data.
         self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_pinned(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<Entry>>> {
+        self.pinned
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -299,3 +299,100 @@ fn silent_connection_seen(server: &HostileServer) {
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the probe connected");
 }
+
+/// A loopback port with nothing listening (it was free a moment ago).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_limits_answer_403_429_and_503_follow_reloads_and_are_audited() {
+    let silent = HostileServer::start(Behaviour::Silent).await;
+    let h = Harness::new();
+    let limits = |rate: &str, max: usize| {
+        format!(
+            "defaults:\n  interval: 1h\n  timeout: 20s\nprobe:\n  allow: [\"127.0.0.1:*\"]\n{rate}  max_in_flight: {max}\n"
+        )
+    };
+    h.write("certwatch.yml", &limits("  rate_limit: 1/m\n", 1));
+    let dir = h.path().to_owned();
+    let silent_addr = silent.addr.to_string();
+    tokio::task::spawn_blocking(move || {
+        let silent = silent;
+        let exporter = Exporter::start(&dir, &["--config", "certwatch.yml"]);
+        let is_local = |json: &serde_json::Value| {
+            json["client"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("127.0.0.1:"))
+        };
+
+        // Outside probe.allow: 403. This takes the client's one request per minute.
+        let (status, body) = exporter.get("/probe?target=example.com:443");
+        assert_eq!(status, 403, "{body}");
+        let event = exporter.wait_for_audit("probe_refused", |e| e["reason"] == "not_allowed");
+        assert_eq!(event["status"], 403);
+        assert_eq!(event["probe_target"], "example.com:443");
+        assert!(is_local(&event), "{event}");
+
+        // Over probe.rate_limit: 429 with Retry-After, in whole seconds.
+        let (status, head, body) =
+            exporter.request_with_head("GET", &format!("/probe?target={silent_addr}"));
+        assert_eq!(status, 429, "{head}\n{body}");
+        assert!(head.contains("\r\nretry-after: 60"), "{head}");
+        let event = exporter.wait_for_audit("probe_refused", |e| e["reason"] == "rate_limited");
+        assert_eq!(event["status"], 429);
+        assert!(is_local(&event), "{event}");
+
+        // A reload lifts the rate limit; max_in_flight stays 1. The reload is audited
+        // with who asked.
+        h.write("certwatch.yml", &limits("", 1));
+        let (status, body) = exporter.request("POST", "/-/reload");
+        assert_eq!(status, 200, "{body}");
+        let event = exporter.wait_for_audit("config_reload", |e| e["result"] == "success");
+        assert!(
+            event["who"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("127.0.0.1:")),
+            "{event}"
+        );
+
+        // One probe held by a silent server fills max_in_flight: the next gets 503.
+        let client = exporter.addr;
+        let held_target = silent_addr.clone();
+        let held = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(client).unwrap();
+            write!(stream, "GET /probe?target={held_target} HTTP/1.0\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        });
+        silent_connection_seen(&silent);
+        let refused = format!("127.0.0.1:{}", closed_port());
+        let (status, body) = exporter.get(&format!("/probe?target={refused}"));
+        assert_eq!(status, 503, "{body}");
+        let event =
+            exporter.wait_for_audit("probe_refused", |e| e["reason"] == "too_many_in_flight");
+        assert_eq!(event["probe_target"], refused.as_str());
+
+        // Raising max_in_flight by a reload takes effect at once, the held probe still
+        // under way.
+        h.write("certwatch.yml", &limits("", 2));
+        let (status, body) = exporter.request("POST", "/-/reload");
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = exporter.get(&format!("/probe?target={refused}"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            Scrape::parse(&body).label(PROBE_FAILURE_INFO, &[], "reason"),
+            "refused"
+        );
+        assert!(exporter.stop().success());
+        let answer = held.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+    })
+    .await
+    .unwrap();
+}

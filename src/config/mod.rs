@@ -18,7 +18,9 @@ use std::time::Duration;
 
 pub use error::{ConfigError, Problem};
 pub use locate::Position;
+pub(crate) use locate::Positions;
 pub use resolve::{ProbeLimits, TargetSpec};
+pub(crate) use types::deserialize_from_str;
 pub use types::{
     Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
     XmppDomain,

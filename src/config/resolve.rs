@@ -20,6 +20,7 @@ use super::locate::Positions;
 use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawTls};
 use super::types::{Address, Host, IpFamily, LabelName, ResolveMode, StartTls, TlsName, Trust};
 use super::{Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_TIMEOUT};
+use crate::metrics::names::SELF_TARGET;
 use crate::probe::tls::{ClientIdentity, TlsSetup};
 use crate::probe::verify::TrustStore;
 
@@ -279,6 +280,13 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             problems.add(
                 format!("{path}.{at}"),
                 format!("duplicate target name {name:?}: give each target a unique `name:`"),
+            );
+            continue;
+        }
+        if name == SELF_TARGET {
+            problems.add(
+                format!("{path}.name"),
+                format!("the target name {SELF_TARGET:?} is reserved for certwatch's own serving certificate: choose another `name:`"),
             );
             continue;
         }

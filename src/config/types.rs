@@ -11,22 +11,26 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// Implements `Deserialize` through `FromStr`. The error is raised inside the visitor,
 /// while serde_yaml still knows the scalar being read, so it carries the value's own
 /// line and column (a `try_from` conversion would be placed at the enclosing mapping).
 macro_rules! deserialize_from_str {
     ($name:ident, $what:literal) => {
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
                 struct StrVisitor;
-                impl Visitor<'_> for StrVisitor {
+                impl ::serde::de::Visitor<'_> for StrVisitor {
                     type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                         f.write_str($what)
                     }
-                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                    fn visit_str<E: ::serde::de::Error>(
+                        self,
+                        v: &str,
+                    ) -> ::std::result::Result<$name, E> {
                         v.parse().map_err(E::custom)
                     }
                 }
@@ -35,6 +39,7 @@ macro_rules! deserialize_from_str {
         }
     };
 }
+pub(crate) use deserialize_from_str;
 
 /// A duration in Prometheus' syntax: `500ms`, `30s`, `5m`, `1h`, `7d`, `1w`, `1y`,
 /// or several of them in decreasing order, as in `1h30m`.

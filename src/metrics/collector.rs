@@ -1,18 +1,21 @@
 //! Per-target series: label sets prepared once per probe, values rendered at scrape time.
 //!
 //! [`PreparedTarget::new`] runs when a probe finishes: it escapes every label set and
-//! keeps only numbers and static strings beside them. [`render`] then writes every
-//! per-target family from a store snapshot and a scrape-time `now`, so the expiry
-//! gauges are computed from the stored notAfter, never frozen at probe time.
+//! keeps only numbers and static strings beside them. [`render`] and [`render_chunked`]
+//! then write every per-target family from a store snapshot and a scrape-time `now`,
+//! so the expiry gauges are computed from the stored notAfter, never frozen at probe
+//! time, and a scrape costs little more than copying prepared text.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::names::*;
-use super::text::{header, push_label, sample};
+use super::text::{push_label, Family, Value};
 use crate::cert::ParsedCert;
 use crate::config::TargetSpec;
-use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, TlsParams, Verdict};
+use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, Verdict};
+use crate::shared::Shared;
 use crate::store::Entry;
 
 /// The longest value of a certificate label; longer ones are cut.
@@ -30,17 +33,19 @@ pub struct PreparedTarget {
 #[derive(Debug)]
 struct Row {
     /// `target="…",<user labels>,ip="…"`, escaped.
-    labels: String,
+    labels: Box<str>,
     handshake_ok: bool,
     verified: Option<bool>,
+    /// `reason="…"` of a failed verification.
     verify_reason: Option<&'static str>,
     failure: Option<FailureKind>,
-    tls: Option<TlsParams>,
+    /// `version="…",cipher="…"`.
+    tls: Option<Box<str>>,
     duration: f64,
     phases: [Option<f64>; 4],
     finished_at: f64,
     interval: f64,
-    certs: Vec<Cert>,
+    certs: Box<[Cert]>,
     verified_path_not_after: Option<i64>,
     ip: Option<IpAddr>,
     successes: u64,
@@ -49,13 +54,42 @@ struct Row {
 
 #[derive(Debug)]
 struct Cert {
-    /// The row labels plus `depth`.
-    labels: String,
-    /// `subject_cn="…",…`: the identity labels of `certwatch_cert_info`.
-    info: String,
+    /// `depth="N"`.
+    depth: &'static str,
+    /// `subject_cn="…",…`: the identity labels of `certwatch_cert_info`, shared by
+    /// every target that presents the same certificate.
+    info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
 }
+
+/// `depth="N"` for the depths a chain can have.
+const DEPTH_LABELS: [&str; crate::probe::tls::MAX_CHAIN_LEN] = [
+    "depth=\"0\"",
+    "depth=\"1\"",
+    "depth=\"2\"",
+    "depth=\"3\"",
+    "depth=\"4\"",
+    "depth=\"5\"",
+    "depth=\"6\"",
+    "depth=\"7\"",
+    "depth=\"8\"",
+    "depth=\"9\"",
+    "depth=\"10\"",
+    "depth=\"11\"",
+    "depth=\"12\"",
+    "depth=\"13\"",
+    "depth=\"14\"",
+    "depth=\"15\"",
+];
+const PHASE_LABELS: [&str; 4] = [
+    "phase=\"resolve\"",
+    "phase=\"connect\"",
+    "phase=\"starttls\"",
+    "phase=\"handshake\"",
+];
+const RESULT_SUCCESS: &str = "result=\"success\"";
+const RESULT_FAILURE: &str = "result=\"failure\"";
 
 impl PreparedTarget {
     /// Prepares the series of `outcome`; counters continue from `previous`.
@@ -94,22 +128,28 @@ impl Row {
         let certs = address
             .chain
             .iter()
-            .enumerate()
-            .map(|(depth, cert)| Cert::new(&labels, depth, cert))
+            .zip(DEPTH_LABELS)
+            .map(|(cert, depth)| Cert::new(depth, cert))
             .collect();
         let (verified, verify_reason, verified_path_not_after) = match &address.verdict {
             None => (None, None, None),
             Some(Verdict::Verified { path_not_after }) => (Some(true), None, Some(*path_not_after)),
             Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label()), None),
         };
+        let tls = address.handshake.as_ref().ok().map(|tls| {
+            let mut pairs = String::new();
+            push_label(&mut pairs, "version", tls.version);
+            push_label(&mut pairs, "cipher", tls.cipher);
+            pairs.into_boxed_str()
+        });
         let success = address.success();
         Self {
-            labels,
+            labels: labels.into_boxed_str(),
             handshake_ok: address.handshake_ok(),
             verified,
             verify_reason,
             failure: address.handshake.as_ref().err().map(|f| f.kind),
-            tls: address.handshake.as_ref().ok().copied(),
+            tls,
             duration: address.duration.as_secs_f64(),
             phases: Phase::ALL.map(|p| address.phases.get(p).map(|d| d.as_secs_f64())),
             finished_at: unix_seconds(address.finished_at),
@@ -128,10 +168,22 @@ impl Row {
 }
 
 impl Cert {
-    fn new(row_labels: &str, depth: usize, cert: &ParsedCert) -> Self {
-        let mut labels = row_labels.to_owned();
-        push_label(&mut labels, LABEL_DEPTH, &depth.to_string());
-        let mut info = String::with_capacity(256);
+    fn new(depth: &'static str, cert: &Arc<ParsedCert>) -> Self {
+        let parsed = cert.info.as_ref().ok();
+        Self {
+            depth,
+            info: info_labels(cert),
+            not_before: parsed.map(|c| c.not_before),
+            not_after: parsed.map(|c| c.not_after),
+        }
+    }
+}
+
+/// The identity labels of `cert`, built once per distinct certificate.
+fn info_labels(cert: &Arc<ParsedCert>) -> Arc<str> {
+    static SHARED: Shared<str> = Shared::new();
+    SHARED.get_or_insert(&cert.fingerprint_sha256, || {
+        let mut info = String::with_capacity(320);
         let parsed = cert.info.as_ref().ok();
         let text = |v: Option<&str>| bounded(v.unwrap_or(""), MAX_LABEL_VALUE);
         push_label(
@@ -172,13 +224,8 @@ impl Cert {
             "signature_algorithm",
             &text(parsed.map(|c| c.signature_algorithm.as_str())),
         );
-        Self {
-            labels,
-            info,
-            not_before: parsed.map(|c| c.not_before),
-            not_after: parsed.map(|c| c.not_after),
-        }
-    }
+        Arc::from(info)
+    })
 }
 
 /// `,a.example,b.example,`, keeping only the names that fit in [`MAX_DNS_NAMES_VALUE`].
@@ -212,124 +259,132 @@ pub fn unix_seconds(time: SystemTime) -> f64 {
     }
 }
 
-/// How a family's samples are drawn from one row.
-type Samples = fn(&Row, f64, &mut String, &'static str);
+/// How a family's samples are drawn from one row, given `now` in whole Unix seconds.
+type Samples = fn(&Row, i64, &mut Family<'_>);
+
+fn flag(b: bool) -> Value {
+    Value::Int(i64::from(b))
+}
 
 /// Every per-target family: name, type, help, and its samples.
 const FAMILIES: &[(&str, &str, &str, Samples)] = &[
-    (HANDSHAKE_SUCCESS, "gauge", "1 if connect, STARTTLS (when set) and the TLS handshake completed.", |r, _, o, n| {
-        sample(o, n, &r.labels, "", flag(r.handshake_ok))
+    (HANDSHAKE_SUCCESS, "gauge", "1 if connect, STARTTLS (when set) and the TLS handshake completed.", |r, _, f| {
+        f.sample(&r.labels, &[], flag(r.handshake_ok))
     }),
-    (CHAIN_VERIFIED, "gauge", "1 if the presented chain verifies for server_name against the trust anchors.", |r, _, o, n| {
+    (CHAIN_VERIFIED, "gauge", "1 if the presented chain verifies for server_name against the trust anchors.", |r, _, f| {
         if let Some(v) = r.verified {
-            sample(o, n, &r.labels, "", flag(v));
+            f.sample(&r.labels, &[], flag(v));
         }
     }),
-    (PROBE_SUCCESS, "gauge", "1 if the handshake completed and the chain verified.", |r, _, o, n| {
-        sample(o, n, &r.labels, "", flag(r.handshake_ok && r.verified == Some(true)))
+    (PROBE_SUCCESS, "gauge", "1 if the handshake completed and the chain verified.", |r, _, f| {
+        f.sample(&r.labels, &[], flag(r.handshake_ok && r.verified == Some(true)))
     }),
-    (VERIFY_ERROR_INFO, "gauge", "1, with the reason, when the presented chain did not verify.", |r, _, o, n| {
+    (VERIFY_ERROR_INFO, "gauge", "1, with the reason, when the presented chain did not verify.", |r, _, f| {
         if let Some(reason) = r.verify_reason {
-            sample(o, n, &r.labels, &labels(&[(LABEL_REASON, reason)]), 1.0);
+            let mut pair = String::new();
+            push_label(&mut pair, LABEL_REASON, reason);
+            f.sample(&r.labels, &[&pair], Value::Int(1));
         }
     }),
-    (PROBE_FAILURE_INFO, "gauge", "1, with the stage and reason, when the handshake did not complete.", |r, _, o, n| {
+    (PROBE_FAILURE_INFO, "gauge", "1, with the stage and reason, when the handshake did not complete.", |r, _, f| {
         if let Some(kind) = r.failure {
-            let extra = labels(&[(LABEL_STAGE, kind.stage().as_label()), (LABEL_REASON, kind.reason_label())]);
-            sample(o, n, &r.labels, &extra, 1.0);
+            let mut pairs = String::new();
+            push_label(&mut pairs, LABEL_STAGE, kind.stage().as_label());
+            push_label(&mut pairs, LABEL_REASON, kind.reason_label());
+            f.sample(&r.labels, &[&pairs], Value::Int(1));
         }
     }),
-    (TLS_INFO, "gauge", "1, with the negotiated TLS version and cipher suite.", |r, _, o, n| {
-        if let Some(tls) = r.tls {
-            sample(o, n, &r.labels, &labels(&[("version", tls.version), ("cipher", tls.cipher)]), 1.0);
+    (TLS_INFO, "gauge", "1, with the negotiated TLS version and cipher suite.", |r, _, f| {
+        if let Some(tls) = &r.tls {
+            f.sample(&r.labels, &[tls], Value::Int(1));
         }
     }),
-    (CERT_INFO, "gauge", "1 per presented certificate, with its identity.", |r, _, o, n| {
+    (CERT_INFO, "gauge", "1 per presented certificate, with its identity.", |r, _, f| {
         for cert in &r.certs {
-            sample(o, n, &cert.labels, &cert.info, 1.0);
+            f.sample(&r.labels, &[cert.depth, &cert.info], Value::Int(1));
         }
     }),
-    (CERT_NOT_AFTER, "gauge", "notAfter of the presented certificate at depth, Unix seconds.", |r, _, o, n| {
+    (CERT_NOT_AFTER, "gauge", "notAfter of the presented certificate at depth, Unix seconds.", |r, _, f| {
         for cert in &r.certs {
             if let Some(t) = cert.not_after {
-                sample(o, n, &cert.labels, "", t as f64);
+                f.sample(&r.labels, &[cert.depth], Value::Int(t));
             }
         }
     }),
-    (CERT_NOT_BEFORE, "gauge", "notBefore of the presented certificate at depth, Unix seconds.", |r, _, o, n| {
+    (CERT_NOT_BEFORE, "gauge", "notBefore of the presented certificate at depth, Unix seconds.", |r, _, f| {
         for cert in &r.certs {
             if let Some(t) = cert.not_before {
-                sample(o, n, &cert.labels, "", t as f64);
+                f.sample(&r.labels, &[cert.depth], Value::Int(t));
             }
         }
     }),
-    (CERT_EXPIRY, "gauge", "Seconds from now until notAfter of the certificate at depth; negative once expired.", |r, now, o, n| {
+    (CERT_EXPIRY, "gauge", "Seconds from now until notAfter of the certificate at depth; negative once expired.", |r, now, f| {
         for cert in &r.certs {
             if let Some(t) = cert.not_after {
-                sample(o, n, &cert.labels, "", t as f64 - now);
+                f.sample(&r.labels, &[cert.depth], Value::Int(t.saturating_sub(now)));
             }
         }
     }),
-    (CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter of the presented chain.", |r, now, o, n| {
+    (CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter of the presented chain.", |r, now, f| {
         if let Some(t) = r.chain_not_after() {
-            sample(o, n, &r.labels, "", t as f64 - now);
+            f.sample(&r.labels, &[], Value::Int(t.saturating_sub(now)));
         }
     }),
-    (VERIFIED_CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter along the verified path, trust anchor included.", |r, now, o, n| {
+    (VERIFIED_CHAIN_EXPIRY, "gauge", "Seconds from now until the earliest notAfter along the verified path, trust anchor included.", |r, now, f| {
         if let Some(t) = r.verified_path_not_after {
-            sample(o, n, &r.labels, "", t as f64 - now);
+            f.sample(&r.labels, &[], Value::Int(t.saturating_sub(now)));
         }
     }),
-    (PROBE_DURATION, "gauge", "How long the last probe took, in seconds.", |r, _, o, n| sample(o, n, &r.labels, "", r.duration)),
-    (PROBE_PHASE_DURATION, "gauge", "How long each phase of the last probe took, in seconds.", |r, _, o, n| {
-        for (phase, took) in Phase::ALL.iter().zip(r.phases) {
+    (PROBE_DURATION, "gauge", "How long the last probe took, in seconds.", |r, _, f| {
+        f.sample(&r.labels, &[], Value::Float(r.duration))
+    }),
+    (PROBE_PHASE_DURATION, "gauge", "How long each phase of the last probe took, in seconds.", |r, _, f| {
+        for (label, took) in PHASE_LABELS.iter().zip(r.phases) {
             if let Some(took) = took {
-                sample(o, n, &r.labels, &labels(&[(LABEL_PHASE, phase.as_label())]), took);
+                f.sample(&r.labels, &[label], Value::Float(took));
             }
         }
     }),
-    (LAST_PROBE_TIMESTAMP, "gauge", "When the last probe finished, Unix seconds.", |r, _, o, n| {
-        sample(o, n, &r.labels, "", r.finished_at)
+    (LAST_PROBE_TIMESTAMP, "gauge", "When the last probe finished, Unix seconds.", |r, _, f| {
+        f.sample(&r.labels, &[], Value::Float(r.finished_at))
     }),
-    (PROBE_INTERVAL, "gauge", "The configured probe interval of the target, in seconds.", |r, _, o, n| {
-        sample(o, n, &r.labels, "", r.interval)
+    (PROBE_INTERVAL, "gauge", "The configured probe interval of the target, in seconds.", |r, _, f| {
+        f.sample(&r.labels, &[], Value::Float(r.interval))
     }),
-    (PROBES_TOTAL, "counter", "Probes run, by result.", |r, _, o, n| {
-        sample(o, n, &r.labels, &labels(&[(LABEL_RESULT, "success")]), r.successes as f64);
-        sample(o, n, &r.labels, &labels(&[(LABEL_RESULT, "failure")]), r.failures as f64);
+    (PROBES_TOTAL, "counter", "Probes run, by result.", |r, _, f| {
+        f.sample(&r.labels, &[RESULT_SUCCESS], Value::Int(i64::try_from(r.successes).unwrap_or(i64::MAX)));
+        f.sample(&r.labels, &[RESULT_FAILURE], Value::Int(i64::try_from(r.failures).unwrap_or(i64::MAX)));
     }),
 ];
 
-fn flag(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (name, value) in pairs {
-        push_label(&mut out, name, value);
-    }
-    out
-}
-
 /// Appends every per-target family of `entries` to `out`, with expiry computed at `now`.
-pub fn render(entries: &[std::sync::Arc<Entry>], now: SystemTime, out: &mut String) {
-    let now = unix_seconds(now);
-    let mut family = String::new();
+pub fn render(entries: &[Arc<Entry>], now: SystemTime, out: &mut String) {
+    render_chunked(entries, now, out, usize::MAX, &mut |_| {});
+}
+
+/// As [`render`], but hands `out` to `emit` whenever it holds at least `chunk` bytes,
+/// so a large exposition is sent in pieces instead of built whole in memory.
+pub fn render_chunked(
+    entries: &[Arc<Entry>],
+    now: SystemTime,
+    out: &mut String,
+    chunk: usize,
+    emit: &mut dyn FnMut(String),
+) {
+    let now = unix_seconds(now).floor() as i64;
     for (name, kind, help, samples) in FAMILIES {
-        family.clear();
+        let mut family = Family::new(out, name, kind, help);
         for entry in entries {
             for row in &entry.series.rows {
-                samples(row, now, &mut family, name);
+                samples(row, now, &mut family);
             }
-        }
-        if !family.is_empty() {
-            header(out, name, kind, help);
-            out.push_str(&family);
+            let out = family.out();
+            if out.len() >= chunk {
+                emit(std::mem::replace(
+                    out,
+                    String::with_capacity(chunk + chunk / 4),
+                ));
+            }
         }
     }
 }
@@ -337,12 +392,12 @@ pub fn render(entries: &[std::sync::Arc<Entry>], now: SystemTime, out: &mut Stri
 /// Renders one probe outcome alone, as `GET /probe` answers.
 pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
     let entry = Entry {
-        spec: std::sync::Arc::new(spec.clone()),
+        spec: Arc::new(spec.clone()),
         outcome: outcome.clone(),
         series: PreparedTarget::new(spec, outcome, None),
     };
     let mut out = String::new();
-    render(&[std::sync::Arc::new(entry)], now, &mut out);
+    render(&[Arc::new(entry)], now, &mut out);
     out
 }
 

@@ -1,7 +1,6 @@
-//! The Prometheus text exposition format, as far as the collector needs it: family
-//! headers, escaped label values and sample lines.
-
-use std::fmt::Write as _;
+//! The Prometheus text exposition format, as far as the collector needs it: escaped
+//! label values, and families whose `# HELP`/`# TYPE` header is written only when the
+//! first sample is.
 
 /// Appends `value` to `out`, escaped for a label value (`\`, `"` and newline).
 pub fn escape_label_value(out: &mut String, value: &str) {
@@ -26,36 +25,83 @@ pub fn push_label(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
-/// Writes the `# HELP` and `# TYPE` lines of a family.
-pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// A sample value.
+#[derive(Clone, Copy, Debug)]
+pub enum Value {
+    /// Printed as an integer.
+    Int(i64),
+    /// Printed in the shortest form that reads back exactly.
+    Float(f64),
 }
 
-/// Writes one sample: `name{labels,extra} value`.
-pub fn sample(out: &mut String, name: &str, labels: &str, extra: &str, value: f64) {
-    out.push_str(name);
-    if !labels.is_empty() || !extra.is_empty() {
-        out.push('{');
-        out.push_str(labels);
-        if !extra.is_empty() {
-            if !labels.is_empty() {
-                out.push(',');
-            }
-            out.push_str(extra);
+/// One metric family being written into `out`.
+#[derive(Debug)]
+pub struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    started: bool,
+}
+
+impl<'a> Family<'a> {
+    /// A family that writes nothing until its first sample.
+    pub fn new(
+        out: &'a mut String,
+        name: &'static str,
+        kind: &'static str,
+        help: &'static str,
+    ) -> Self {
+        Self {
+            out,
+            name,
+            kind,
+            help,
+            started: false,
         }
-        out.push('}');
     }
-    out.push(' ');
-    push_value(out, value);
-    out.push('\n');
-}
 
-fn push_value(out: &mut String, value: f64) {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        // Integral values (flags, timestamps) print without a fraction.
-        let _ = write!(out, "{}", value as i64);
-    } else {
-        let _ = write!(out, "{value}");
+    /// Writes `name{labels[,extra...]} value`; the parts of `extra` are already
+    /// rendered `key="value"` pairs, empty ones skipped.
+    pub fn sample(&mut self, labels: &str, extra: &[&str], value: Value) {
+        if !self.started {
+            self.started = true;
+            for line in [
+                ["# HELP ", self.name, " ", self.help],
+                ["# TYPE ", self.name, " ", self.kind],
+            ] {
+                line.iter().for_each(|part| self.out.push_str(part));
+                self.out.push('\n');
+            }
+        }
+        let out = &mut *self.out;
+        out.push_str(self.name);
+        let mut first = true;
+        for part in std::iter::once(labels)
+            .chain(extra.iter().copied())
+            .filter(|p| !p.is_empty())
+        {
+            out.push(if first { '{' } else { ',' });
+            first = false;
+            out.push_str(part);
+        }
+        if !first {
+            out.push('}');
+        }
+        out.push(' ');
+        match value {
+            Value::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
+            Value::Float(v) if v.fract() == 0.0 && v.abs() < 1e15 => {
+                out.push_str(itoa::Buffer::new().format(v as i64));
+            }
+            Value::Float(v) => out.push_str(ryu::Buffer::new().format(v)),
+        }
+        out.push('\n');
+    }
+
+    /// The output, for checking its size between rows.
+    pub fn out(&mut self) -> &mut String {
+        self.out
     }
 }
 
@@ -71,10 +117,17 @@ mod tests {
     }
 
     #[test]
-    fn samples_join_labels_and_print_integers_plainly() {
+    fn a_family_writes_its_header_once_and_only_with_samples() {
         let mut out = String::new();
-        sample(&mut out, "m", "a=\"1\"", "b=\"2\"", 3.0);
-        sample(&mut out, "m", "", "", -0.25);
-        assert_eq!(out, "m{a=\"1\",b=\"2\"} 3\nm -0.25\n");
+        Family::new(&mut out, "empty", "gauge", "Nothing.");
+        assert_eq!(out, "");
+        let mut family = Family::new(&mut out, "m", "gauge", "Help.");
+        family.sample("a=\"1\"", &["", "b=\"2\""], Value::Int(3));
+        family.sample("", &[], Value::Float(-0.25));
+        family.sample("a=\"1\"", &[], Value::Float(1e20));
+        assert_eq!(
+            out,
+            "# HELP m Help.\n# TYPE m gauge\nm{a=\"1\",b=\"2\"} 3\nm -0.25\nm{a=\"1\"} 1e20\n"
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod verify;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::UnixTime;
@@ -111,9 +112,9 @@ async fn probe_address(
         shake.result
     }
     .await;
-    let chain: Vec<ParsedCert> = chain_der
+    let chain: Vec<Arc<ParsedCert>> = chain_der
         .iter()
-        .map(|der| ParsedCert::from_der(der))
+        .map(|der| ParsedCert::shared(der))
         .collect();
     let verdict = (!chain_der.is_empty()).then(|| {
         verify::verify_chain(

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cert::ParsedCert;
@@ -314,7 +315,7 @@ pub struct AddressOutcome {
     /// The TLS parameters, or where and why the probe stopped.
     pub handshake: Result<TlsParams, Failure>,
     /// The certificates presented, in order (captured even when the handshake failed later).
-    pub chain: Vec<ParsedCert>,
+    pub chain: Vec<Arc<ParsedCert>>,
     /// The verdict on the chain; `None` when no chain was presented.
     pub verdict: Option<Verdict>,
 }

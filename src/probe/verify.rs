@@ -99,7 +99,7 @@ impl TrustStore {
 /// earliest notAfter can be found without parsing twice.
 pub fn verify_chain(
     chain: &[CertificateDer<'_>],
-    parsed: &[ParsedCert],
+    parsed: &[Arc<ParsedCert>],
     name: &ServerName<'_>,
     trust: &TrustStore,
     now: UnixTime,
@@ -178,7 +178,7 @@ fn failed(reason: VerifyReason, detail: String) -> Verdict {
 }
 
 /// A sentence for people: what failed, on which certificate, with the dates or names.
-fn explain(error: &webpki::Error, parsed: &[ParsedCert]) -> String {
+fn explain(error: &webpki::Error, parsed: &[Arc<ParsedCert>]) -> String {
     use webpki::Error as E;
     let by_not_after = |t: UnixTime| describe_cert(parsed, |c| c.not_after == unix(t));
     let by_not_before = |t: UnixTime| describe_cert(parsed, |c| c.not_before == unix(t));
@@ -236,7 +236,7 @@ fn presented_name(debug: &str) -> &str {
 
 /// `depth N (subject CN)` of the first certificate matching `matches`.
 fn describe_cert(
-    parsed: &[ParsedCert],
+    parsed: &[Arc<ParsedCert>],
     matches: impl Fn(&crate::cert::CertInfo) -> bool,
 ) -> String {
     parsed
@@ -259,7 +259,7 @@ fn unix(t: UnixTime) -> i64 {
 /// The label reason for a webpki error.
 // webpki still returns its deprecated context-less variants in places; match them too.
 #[allow(deprecated)]
-fn reason_for(error: &webpki::Error, parsed: &[ParsedCert]) -> VerifyReason {
+fn reason_for(error: &webpki::Error, parsed: &[Arc<ParsedCert>]) -> VerifyReason {
     use webpki::Error as E;
     match error {
         E::CertExpired { .. } => VerifyReason::Expired,

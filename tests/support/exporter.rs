@@ -62,6 +62,12 @@ impl Exporter {
 
     /// Sends one HTTP/1.0 request and reads the whole answer.
     pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        let (status, _, body) = self.request_with_head(method, path);
+        (status, body)
+    }
+
+    /// Like [`Exporter::request`], also returning the response head.
+    pub fn request_with_head(&self, method: &str, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -79,7 +85,12 @@ impl Exporter {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("status");
-        (status, body.to_owned())
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    /// Every log line that has arrived so far, without waiting.
+    pub fn logs_so_far(&self) -> Vec<String> {
+        self.logs.try_iter().collect()
     }
 
     /// Waits for a log line containing `needle`.
@@ -93,6 +104,42 @@ impl Exporter {
                 return line;
             }
         }
+    }
+
+    /// Waits for a JSON log line for which `matches` holds (`what` names it in the
+    /// failure message); lines before it are passed over.
+    pub fn wait_for_json(
+        &self,
+        what: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .logs
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("no log line with {what}; lines seen: {seen:#?}"));
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+                if matches(&json) {
+                    return json;
+                }
+            }
+            seen.push(line);
+        }
+    }
+
+    /// Waits for the audit event `event` (see `src/audit.rs`) for which `matches` holds.
+    pub fn wait_for_audit(
+        &self,
+        event: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        self.wait_for_json(&format!("audit event {event}"), |json| {
+            json["audit"] == true
+                && json["target"] == "certwatch::audit"
+                && json["event"] == event
+                && matches(json)
+        })
     }
 
     /// Waits until a log line containing each of `needles` has been seen, in any order.
@@ -117,6 +164,15 @@ impl Exporter {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns every log line not read yet.
+    pub fn stop_with_logs(mut self) -> (ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        let status = self.child.wait().expect("wait");
+        // The reader thread ends at the end of stderr, which the exit closed.
+        let logs = self.logs.iter().collect();
+        (status, logs)
     }
 
     /// Sends SIGTERM and waits for the exit.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary_server;
+pub mod curl;
 pub mod daemon;
 pub mod exporter;
 pub mod hostile;
@@ -14,6 +15,7 @@ pub mod prometheus;
 pub mod scrape;
 pub mod smtp_server;
 pub mod tls_server;
+pub mod tools;
 
 use std::path::PathBuf;
 use std::time::SystemTime;

@@ -60,8 +60,8 @@ fn parse_status(line: &str) -> Option<Status> {
 mod tests {
 
     use super::*;
-    use crate::probe::starttls::MAX_REPLY_LINES;
     use crate::probe::starttls::testing::converse_with;
+    use crate::probe::starttls::MAX_REPLY_LINES;
 
     /// Runs `negotiate` against the scripted peer of [`converse_with`].
     async fn converse(

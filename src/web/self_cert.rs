@@ -1,0 +1,106 @@
+//! certwatch's own serving certificate as a target, `certwatch-self`, so that the
+//! shipped expiry alerts cover it too.
+//!
+//! [`check`] runs a real TLS handshake of certwatch's probe client (`probe::tls`)
+//! against the serving configuration, in process over an in-memory pipe and without
+//! client authentication, so it needs no client certificate and no network, and sees
+//! exactly the chain, version and cipher a client would. The result is recorded as a
+//! pinned store entry with the same series as any target: `target="certwatch-self"`,
+//! `ip` the listen address. `certwatch_chain_verified` is absent (so
+//! `certwatch_probe_success` is 0): certwatch cannot know which CA its scrapers
+//! trust, and a guess would raise false alerts for private CAs. The check runs after
+//! every (re)load and every [`INTERVAL`], which `certwatch_probe_interval_seconds`
+//! reports, so the staleness alert works as for other targets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use super::tls::Serving;
+use crate::cert::ParsedCert;
+use crate::config::raw::RawSettings;
+use crate::config::{self, Address, Host, PromDuration, TargetSpec, Trust};
+use crate::metrics::names::SELF_TARGET;
+use crate::metrics::PreparedTarget;
+use crate::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome};
+use crate::probe::tls::handshake;
+use crate::store::{Entry, Store};
+
+/// How often the serving certificate is checked when nothing changes.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+/// Bound on one check.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The in-memory pipe's buffer.
+const PIPE_BUFFER: usize = 64 * 1024;
+
+/// The spec of `certwatch-self` for a listener at `listen`.
+pub fn spec(listen: SocketAddr) -> Result<TargetSpec, String> {
+    let address = Address {
+        host: Host::Ip(listen.ip()),
+        port: listen.port(),
+    };
+    let settings = RawSettings {
+        interval: Some(PromDuration::from_duration(INTERVAL)),
+        timeout: Some(PromDuration::from_duration(TIMEOUT)),
+        trust: Some(Trust::None),
+        ..RawSettings::default()
+    };
+    let mut spec = config::one_off_target(address, None, settings)?;
+    spec.name = SELF_TARGET.to_owned();
+    Ok(spec)
+}
+
+/// Handshakes with `serving` as a client would and describes what it saw.
+pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> ProbeOutcome {
+    let started = Instant::now();
+    let deadline = started + spec.timeout;
+    let (client_io, server_io) = tokio::io::duplex(PIPE_BUFFER);
+    let acceptor = TlsAcceptor::from(serving.self_check.clone());
+    let server = async {
+        // The client side reports the outcome; the server side only has to run.
+        let _ = tokio::time::timeout_at(deadline, acceptor.accept(server_io)).await;
+    };
+    let client = handshake(
+        client_io,
+        &spec.tls,
+        spec.server_name.server_name(),
+        deadline,
+    );
+    let ((), shake) = tokio::join!(server, client);
+    let took = started.elapsed();
+    let mut phases = PhaseTimes::default();
+    phases.set(Phase::Handshake, took);
+    ProbeOutcome {
+        addresses: vec![AddressOutcome {
+            ip: Some(listen.ip()),
+            finished_at: SystemTime::now(),
+            duration: took,
+            phases,
+            handshake: shake.result,
+            chain: shake
+                .chain
+                .iter()
+                .map(|der| ParsedCert::shared(der))
+                .collect(),
+            verdict: None,
+        }],
+    }
+}
+
+/// Checks `serving` and records the result as the pinned entry `certwatch-self`.
+pub async fn record(store: &Store, spec: &Arc<TargetSpec>, serving: &Serving, listen: SocketAddr) {
+    let outcome = check(spec, serving, listen).await;
+    if let Some(Err(failure)) = outcome.addresses.first().map(|a| &a.handshake) {
+        tracing::error!(target = SELF_TARGET, detail = %failure, "certwatch's own TLS configuration failed a handshake");
+    }
+    let previous = store.get(SELF_TARGET);
+    let series = PreparedTarget::new(spec, &outcome, previous.as_deref().map(|e| &e.series));
+    store.record_pinned(Entry {
+        spec: spec.clone(),
+        outcome,
+        series,
+    });
+}

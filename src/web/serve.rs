@@ -1,0 +1,196 @@
+//! Serving the router on certwatch's own listener, over plain TCP or TLS.
+//!
+//! One loop for both: accept a connection, then in its own task run the TLS handshake
+//! (when a web configuration enables TLS) bounded by [`HANDSHAKE_TIMEOUT`], and serve
+//! HTTP/1.1, or HTTP/2 when ALPN chose `h2`, with hyper. Each request carries the
+//! client's address as axum's `ConnectInfo<SocketAddr>`. Every connection takes the
+//! rustls configuration current when it is accepted, so a reloaded certificate serves
+//! new handshakes at once. On shutdown the loop stops accepting, handshakes under way
+//! are dropped, connections are asked to close once their responses are done, and
+//! [`serve`] returns when the last one has; bounding that drain is the caller's.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+use super::{tls, Web};
+use crate::audit;
+
+/// How long a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (HTTP/1.1).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused TLS client's last bytes are read after the alert, so that the
+/// close does not reset the connection and lose the alert (a TLS 1.3 client sends its
+/// request before the server has judged its certificate).
+const LINGER: Duration = Duration::from_secs(1);
+/// The pause after an accept error that is not the client's (e.g. out of file
+/// descriptors), before accepting again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// Serves `router` on `listener` until `shutdown`, then until the last connection
+/// closes. With `web` and TLS enabled in it, every connection is TLS.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    web: Option<Arc<Web>>,
+    shutdown: CancellationToken,
+) {
+    let mut make_service: IntoMakeServiceWithConnectInfo<Router, SocketAddr> =
+        router.into_make_service_with_connect_info::<SocketAddr>();
+    let (open_tx, open_rx) = watch::channel(());
+    loop {
+        let (tcp, client) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "accepting a connection failed; pausing before the next");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                    }
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        // `IntoMakeServiceWithConnectInfo` is always ready and never fails.
+        let service = match make_service.call(client).await {
+            Ok(service) => service,
+            Err(never) => match never {},
+        };
+        let tls = web.as_ref().and_then(|w| w.server_config());
+        let open = open_rx.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            connection(tcp, client, tls, service, shutdown).await;
+            drop(open);
+        });
+    }
+    drop(open_rx);
+    drop(listener);
+    // Every connection task holds a receiver; this returns when the last is gone.
+    open_tx.closed().await;
+}
+
+type ConnService = axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>;
+
+async fn connection(
+    tcp: TcpStream,
+    client: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
+    service: ConnService,
+    shutdown: CancellationToken,
+) {
+    let Some(config) = tls else {
+        return http(tcp, false, service, shutdown).await;
+    };
+    let accept = TlsAcceptor::from(config).accept(tcp).into_fallible();
+    let handshake = tokio::select! {
+        () = shutdown.cancelled() => return,
+        shake = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept) => shake,
+    };
+    match handshake {
+        Ok(Ok(stream)) => {
+            let h2 = tls::negotiated_h2(stream.get_ref().1.alpn_protocol());
+            http(stream, h2, service, shutdown).await;
+        }
+        Ok(Err((e, tcp))) => {
+            handshake_failed(client, &e);
+            linger(tcp).await;
+        }
+        Err(_) => {
+            tracing::debug!(%client, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake not completed in time; connection closed")
+        }
+    }
+}
+
+/// Closes our side and reads what the client still sends, for at most [`LINGER`].
+async fn linger(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(1..) = tcp.read(&mut sink).await {}
+    })
+    .await;
+}
+
+async fn http<I>(io: I, h2: bool, service: ConnService, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
+    let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        () = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+    }
+    if let Err(e) = connection.await {
+        tracing::trace!(error = %e, "connection ended with an error during shutdown");
+    }
+}
+
+/// Logs a failed handshake: an audit event when the client's certificate was missing
+/// or refused, a debug line otherwise (scanners, clients that reject certwatch's
+/// certificate, plain HTTP sent to the TLS port).
+fn handshake_failed(client: SocketAddr, error: &io::Error) {
+    let tls = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::NoCertificatesPresented) => audit::auth_failed(
+            client,
+            audit::Method::ClientCertificate,
+            "",
+            "no_client_certificate",
+            "the client presented no certificate and client_auth_type requires one",
+        ),
+        Some(e @ rustls::Error::InvalidCertificate(_)) => audit::auth_failed(
+            client,
+            audit::Method::ClientCertificate,
+            "",
+            "client_certificate_rejected",
+            &e.to_string(),
+        ),
+        _ => tracing::debug!(%client, error = %error, "TLS handshake failed"),
+    }
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
