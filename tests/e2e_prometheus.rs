@@ -609,9 +609,9 @@ fn expected_panel_data(title: &str, ref_id: &str, answer: &Value) -> Option<Stri
     // (series, value of the single series in an instant answer)
     let (series, value): (usize, Option<f64>) = match (title, ref_id) {
         // Leaves of `expiring` (3 d) and `expired`, by fingerprint.
-        ("Certificates expiring within 7 days", "A") => (1, Some(2.0)),
+        ("Certificates expired or expiring within 7 days", "A") => (1, Some(2.0)),
         // ... and `mtls`' leaf (25 d).
-        ("Certificates expiring within 30 days", "A") => (1, Some(3.0)),
+        ("Certificates expired or expiring within 30 days", "A") => (1, Some(3.0)),
         // `mtls` and `refused`.
         ("Failing handshakes", "A") => (1, Some(2.0)),
         // `expired` (`refused` has no certificate).
