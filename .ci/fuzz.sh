@@ -63,7 +63,7 @@ for target in "${targets[@]}"; do
   (cd fuzz && cargo fuzz run -O --debug-assertions "$target" "$scratch" "corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
     "${dict[@]}") >"$log" 2>&1 || status=$?
-  grep -aE '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec)' "$log" || true
+  grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec)' "$log" || true
   if [ "$status" -ne 0 ]; then
     echo "--- fuzz: $target failed (exit $status):"
     grep -aE -A 30 'panicked|ERROR: libFuzzer|SUMMARY' "$log" | head -n 60 || tail -n 40 "$log"

@@ -426,6 +426,28 @@ fn a_quoted_value_continued_at_its_key_indentation_keeps_its_position() {
     );
 }
 
+/// Found while writing the `config_yaml` fuzz target: a `probe.allow` glob is matched
+/// by backtracking, in time exponential in its `*`s. Against a 251-character host (what
+/// any client of `GET /probe?target=` may send), `*.*.*.*.*.example.com` took 1.5 s and
+/// one more `*.` 31 s (release build), on a tokio worker. The fuzz target keeps to
+/// rules with at most three `*` until the matcher is linear.
+#[test]
+fn an_allow_glob_matches_in_time_linear_in_the_host() {
+    let yaml = "probe:\n  allow: [\"*.*.*.*.*.example.com:443\"]\n";
+    let config = Config::from_yaml(yaml, ORIGIN, pem_dir()).expect("valid");
+    let rule = &config.probe_limits.allow.as_ref().expect("allow rules")[0];
+    let host: Address = format!("{}example.org:443", "a.".repeat(120))
+        .parse()
+        .expect("an address");
+    let start = tokio::time::Instant::now();
+    assert!(!rule.permits(&host));
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
 // ---- Generated valid configurations -------------------------------------------------
 
 /// Settings as `defaults`, a module or a target may set them. Intervals are at least a

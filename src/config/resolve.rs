@@ -153,14 +153,34 @@ impl AllowRule {
     }
 }
 
+/// Whether `text` matches `glob`, where `*` stands for any run of bytes. Greedy with
+/// one backtrack point (the last `*`), so the time is at most `glob.len() * text.len()`
+/// whatever the pattern: a client of `/probe` chooses `text`.
 fn glob_matches(glob: &[u8], text: &[u8]) -> bool {
-    match glob.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_matches(rest, &text[skip..])),
-        Some((c, rest)) => text
-            .split_first()
-            .is_some_and(|(t, tail)| t == c && glob_matches(rest, tail)),
+    let (mut g, mut t) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match glob.get(g) {
+            Some(b'*') => {
+                last_star = Some((g + 1, t));
+                g += 1;
+            }
+            Some(c) if *c == text[t] => {
+                g += 1;
+                t += 1;
+            }
+            _ => match last_star {
+                // Let the last `*` take one more byte, and retry from there.
+                Some((after_star, taken)) => {
+                    last_star = Some((after_star, taken + 1));
+                    g = after_star;
+                    t = taken + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    glob[g..].iter().all(|c| *c == b'*')
 }
 
 fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
@@ -657,13 +677,34 @@ impl Resolver {
     }
 }
 
+/// The largest PEM file read: a CA bundle of every public root is about 250 KiB.
+const MAX_PEM_FILE: u64 = 4 * 1024 * 1024;
+
+/// Reads at most `limit` bytes of `path`: `/dev/zero` named by mistake must not hang
+/// the configuration load.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "the file is larger than {} MiB",
+            limit / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
+}
+
 fn read_pem(path: &Path, kind: PemKind) -> Result<Pem, String> {
     let what = match kind {
         PemKind::Certs => "certificates",
         PemKind::Key => "a private key",
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read {}: {e}; check the path (relative paths start at the configuration file's directory)", path.display()))?;
+    let bytes = read_bounded(path, MAX_PEM_FILE).map_err(|e| {
+        format!("cannot read {}: {e}; check the path (relative paths start at the configuration file's directory)", path.display())
+    })?;
     let unparsable =
         |e: &dyn std::fmt::Display| format!("{} does not hold PEM {what}: {e}", path.display());
     match kind {
@@ -703,6 +744,18 @@ mod tests {
         for bad in ["example.com", "10.0.0.0/33:*", ":443", "a:port"] {
             assert!(AllowRule::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn globs_match_any_run_of_bytes_at_each_star() {
+        assert!(glob_matches(b"*.example.com", b"a.b.example.com"));
+        assert!(glob_matches(b"*", b""));
+        assert!(glob_matches(b"a*b*c", b"aXXbYYc"));
+        assert!(glob_matches(b"a*b*c", b"abbbc"));
+        assert!(!glob_matches(b"a*b*c", b"aXXbYY"));
+        assert!(!glob_matches(b"*.example.com", b"example.com"));
+        assert!(glob_matches(b"exact", b"exact"));
+        assert!(!glob_matches(b"exact", b"exactly"));
     }
 
     #[test]
