@@ -314,6 +314,9 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             targets.push(Arc::new(spec));
         }
     }
+    if problems.0.is_empty() {
+        resolver.prepare_unscheduled_setups();
+    }
     Config {
         source: None,
         listen,
@@ -532,13 +535,7 @@ impl Resolver {
                 super::PromDuration::from_duration(interval)
             ));
         }
-        let tls = settings.tls.clone().unwrap_or_default();
-        let tls_key = TlsKey {
-            trust: settings.trust.unwrap_or(Trust::Webpki),
-            ca_file: tls.ca_file.map(|f| self.base_dir.join(f)),
-            client_cert_file: tls.client_cert_file.map(|f| self.base_dir.join(f)),
-            client_key_file: tls.client_key_file.map(|f| self.base_dir.join(f)),
-        };
+        let tls_key = self.tls_key(settings);
         let tls = self.tls_setup(&tls_key)?;
         Ok(TargetSpec {
             name,
@@ -554,6 +551,32 @@ impl Resolver {
             tls,
             tls_key,
         })
+    }
+
+    /// The TLS settings `settings` resolve to, with file paths made absolute.
+    fn tls_key(&self, settings: &RawSettings) -> TlsKey {
+        let tls = settings.tls.clone().unwrap_or_default();
+        TlsKey {
+            trust: settings.trust.unwrap_or(Trust::Webpki),
+            ca_file: tls.ca_file.map(|f| self.base_dir.join(f)),
+            client_cert_file: tls.client_cert_file.map(|f| self.base_dir.join(f)),
+            client_key_file: tls.client_key_file.map(|f| self.base_dir.join(f)),
+        }
+    }
+
+    /// Builds the TLS setup of `defaults` and of every module now, so that `/probe`
+    /// finds them ready instead of reading CA files on each request. Their problems
+    /// were already reported where the files are named.
+    fn prepare_unscheduled_setups(&mut self) {
+        let mut keys = vec![self.tls_key(&self.defaults)];
+        keys.extend(
+            self.modules
+                .values()
+                .map(|m| self.tls_key(&m.clone().or(&self.defaults))),
+        );
+        for key in keys {
+            let _ = self.tls_setup(&key);
+        }
     }
 
     fn tls_setup(&mut self, key: &TlsKey) -> Result<Arc<TlsSetup>, String> {
