@@ -10,6 +10,9 @@
 //!
 //! `CERTWATCH_BENCH_TARGETS` and `CERTWATCH_BENCH_ITERS` override the defaults
 //! (10,000 and 30) for quick runs; `CERTWATCH_BENCH_SKIP_PROM=1` skips the comparison.
+//! Before measuring, every target is re-recorded `CERTWATCH_BENCH_CHURN` times (3) in a
+//! shuffled order among other allocations, so the store sits in the heap as a running
+//! exporter's does (0 keeps the tidy layout of a store built in one go).
 
 // A benchmark measures real time; there is no paused tokio clock to drive here.
 #![allow(clippy::disallowed_types)]
@@ -268,6 +271,46 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
     }
 }
 
+/// Re-records every target `rounds` times in a shuffled order, with short-lived and
+/// long-lived allocations of other sizes in between, as a running exporter's probes
+/// do: the store's entries end up spread over the heap as they are in a live process,
+/// not laid out in target order as building the store once leaves them.
+fn churn(store: &Store, rounds: usize) {
+    let mut order: Vec<Arc<Entry>> = store.snapshot();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..rounds {
+        for i in (1..order.len()).rev() {
+            order.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        for entry in &mut order {
+            // A probe's buffers: some freed at once, some kept a while.
+            let scratch = vec![0u8; 512 + (next() % 4096) as usize];
+            black_box(&scratch);
+            if next() % 4 == 0 {
+                kept.push(vec![1u8; 64 + (next() % 1024) as usize]);
+            }
+            if kept.len() > 2_000 {
+                kept.swap_remove((next() % 2_000) as usize);
+            }
+            let series = PreparedTarget::new(&entry.spec, &entry.outcome, Some(&entry.series));
+            let fresh = Arc::new(Entry {
+                spec: entry.spec.clone(),
+                outcome: entry.outcome.clone(),
+                series,
+            });
+            store.record(fresh.clone(), || true);
+            *entry = fresh;
+        }
+    }
+}
+
 /// The `/metrics` body as `http::metrics` renders it.
 fn render_body(exporter: &ExporterMetrics, entries: &[Arc<Entry>], out: &mut String) {
     out.clear();
@@ -406,6 +449,7 @@ fn main() {
     let targets = env_usize("CERTWATCH_BENCH_TARGETS", 10_000);
     let iters = env_usize("CERTWATCH_BENCH_ITERS", 30).max(1);
     let with_prom = std::env::var_os("CERTWATCH_BENCH_SKIP_PROM").is_none();
+    let churn_rounds = env_usize("CERTWATCH_BENCH_CHURN", 3);
     println!("certwatch /metrics bench: {targets} targets x 3 certificates, {iters} timed runs after {WARMUP} warm-up");
 
     // Memory: each step's VmRSS and live-heap delta.
@@ -435,6 +479,7 @@ fn main() {
         );
     }
     memory.push(("+ store: entries, prepared series", rss(), live()));
+    churn(&store, churn_rounds);
     drop(chains);
     drop(yaml);
     memory.push((

@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit;
@@ -84,12 +85,17 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     let (chunks, receiver) = mpsc::channel::<String>(2);
     // Rendering is CPU work: it runs beside the runtime, not on it.
     tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
         let entries = state.store.snapshot();
         let mut out = String::with_capacity(METRICS_CHUNK + METRICS_CHUNK / 4);
         state.exporter.render(&mut out);
+        let (mut bytes, mut waited) = (0, Duration::ZERO);
         // A client that went away only makes the sends fail; rendering ends anyway.
         let mut send = |chunk: String| {
+            bytes += chunk.len();
+            let before = Instant::now();
             let _ = chunks.blocking_send(chunk);
+            waited += before.elapsed();
         };
         collector::render_chunked(
             &entries,
@@ -99,6 +105,13 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             &mut send,
         );
         send(out);
+        tracing::debug!(
+            targets = entries.len(),
+            bytes,
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            waiting_on_client_ms = waited.as_secs_f64() * 1e3,
+            "rendered /metrics"
+        );
     });
     let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let chunk = receiver.recv().await?;
