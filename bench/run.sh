@@ -5,7 +5,7 @@
 #
 # Environment:
 #   SMOKE=1            a few dozen probes per side, 1 round, N=50 targets (CI; ~2 min)
-#   ROUNDS=3           interleaved rounds (floor, certwatch, blackbox, ...); medians reported
+#   ROUNDS=5           interleaved rounds (floor, certwatch scheduled, certwatch /probe, blackbox); medians reported
 #   PROBES=2000        probes per side per round (floor handshakes, /probe requests)
 #   SCHED_TARGETS=2000 targets for certwatch's scheduled-probe CPU and start-up time
 #   CONCURRENCY=64     probes in flight (certwatch's default `concurrency`)
@@ -25,7 +25,7 @@ if [[ "${SMOKE:-0}" == 1 ]]; then
     COUNTS=${COUNTS:-50}
     SCRAPES=${SCRAPES:-5}
 else
-    ROUNDS=${ROUNDS:-3}
+    ROUNDS=${ROUNDS:-5}
     PROBES=${PROBES:-2000}
     SCHED_TARGETS=${SCHED_TARGETS:-2000}
     COUNTS=${COUNTS:-"1000 10000"}
@@ -305,12 +305,14 @@ done
 : >"$TMP/results.tsv"
 for ((r = 1; r <= ROUNDS; r++)); do
     for alg in $CHAINS; do
+        # The floor and certwatch's scheduled probes back to back: their ratio is the
+        # headline, and neighbours in time share the machine's state.
         floor_run "$r" "$alg"
+        sched_run "$r" "$alg"
         probe_load "$r" "$alg" certwatch "$CW_PID" \
             "http://127.0.0.1:$CW_PORT/probe?target=127.0.0.1:${PORT[$alg]}&module=$alg&server_name=localhost"
         probe_load "$r" "$alg" blackbox "$BB_PID" \
             "http://127.0.0.1:$BB_PORT/probe?target=127.0.0.1:${PORT[$alg]}&module=$alg"
-        sched_run "$r" "$alg"
     done
 done
 record all all certwatch hwm_mb "$(awk -v k="$(status_kb "$CW_PID" VmHWM)" 'BEGIN { printf "%.1f", k / 1024 }')"

@@ -3,7 +3,6 @@
 //! Pure: no I/O and no clock; [`ParsedCert::shared`] keeps one copy of each certificate. A certificate that does not parse is a value
 //! (`info: Err(..)`), never a panic, so a hostile server cannot stop a probe here.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use x509_parser::certificate::X509Certificate;
@@ -234,9 +233,11 @@ pub fn rfc3339(unix: i64) -> String {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -283,6 +284,7 @@ mod tests {
     fn serials_drop_the_sign_byte() {
         assert_eq!(serial_hex(&[0x00, 0x9a, 0x01]), "9a01");
         assert_eq!(serial_hex(&[0x00]), "00");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
     }
 
     #[test]

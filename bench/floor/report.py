@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Summarises bench/run.sh's measurements: medians over rounds, one table, one JSON file."""
+"""Summarises bench/run.sh's measurements: medians over rounds, one table, one JSON file.
+
+Ratios between sides are paired: each round's ratio is taken between figures measured
+back to back in that round, and the median of those per-round ratios is reported. A
+slow or fast round (the machine's other load drifts) then moves both sides of its ratio
+alike instead of skewing one side's median against the other's.
+"""
 import json
 import os
 import statistics
@@ -10,9 +16,11 @@ tsv, rss_out, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
 rounds, probes, conc, sched = (int(x) for x in sys.argv[4:8])
 
 vals = defaultdict(list)
+by_round = defaultdict(dict)
 for line in open(tsv):
-    _r, chain, side, metric, value = line.rstrip("\n").split("\t")
+    rnd, chain, side, metric, value = line.rstrip("\n").split("\t")
     vals[(chain, side, metric)].append(float(value))
+    by_round[(chain, side, metric)][rnd] = float(value)
 med = {k: statistics.median(v) for k, v in vals.items()}
 
 
@@ -22,6 +30,14 @@ def get(chain, side, metric):
 
 def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
+
+
+def paired(chain, side, base):
+    """The median over rounds of side / base CPU per probe, each from the same round."""
+    a = by_round.get((chain, side, "cpu_us_per_probe"), {})
+    b = by_round.get((chain, base, "cpu_us_per_probe"), {})
+    per_round = [a[r] / b[r] for r in a if b.get(r)]
+    return round(statistics.median(per_round), 2) if per_round else None
 
 
 result = {
@@ -39,13 +55,18 @@ for chain in ("ecdsa", "rsa"):
     for side in ("floor", "certwatch", "certwatch_sched", "blackbox"):
         c[side] = {m: get(chain, side, m) for m in ("cpu_us_per_probe", "probes_per_s", "failed", "rss_mb", "startup_ms")
                    if get(chain, side, m) is not None}
-    fl = get(chain, "floor", "cpu_us_per_probe")
-    bb = get(chain, "blackbox", "cpu_us_per_probe")
     c["ratios"] = {
-        "certwatch_probe/floor": ratio(get(chain, "certwatch", "cpu_us_per_probe"), fl),
-        "certwatch_sched/floor": ratio(get(chain, "certwatch_sched", "cpu_us_per_probe"), fl),
-        "certwatch_probe/blackbox": ratio(get(chain, "certwatch", "cpu_us_per_probe"), bb),
-        "certwatch_sched/blackbox": ratio(get(chain, "certwatch_sched", "cpu_us_per_probe"), bb),
+        "certwatch_probe/floor": paired(chain, "certwatch", "floor"),
+        "certwatch_sched/floor": paired(chain, "certwatch_sched", "floor"),
+        "certwatch_probe/blackbox": paired(chain, "certwatch", "blackbox"),
+        "certwatch_sched/blackbox": paired(chain, "certwatch_sched", "blackbox"),
+        "blackbox/floor": paired(chain, "blackbox", "floor"),
+    }
+    c["ratios_of_medians"] = {
+        "certwatch_sched/floor": ratio(get(chain, "certwatch_sched", "cpu_us_per_probe"),
+                                       get(chain, "floor", "cpu_us_per_probe")),
+        "certwatch_probe/floor": ratio(get(chain, "certwatch", "cpu_us_per_probe"),
+                                       get(chain, "floor", "cpu_us_per_probe")),
     }
     result["chains"][chain] = c
 result["hwm_mb"] = {"certwatch_probe_server": get("all", "certwatch", "hwm_mb"),
@@ -78,13 +99,13 @@ print(f"{'chain':6} {'side':26} {'CPU us/probe':>12} {'probes/s':>9} {'failed':>
 names = {"floor": "floor (bare rustls loop)", "certwatch": "certwatch /probe",
          "certwatch_sched": f"certwatch scheduled ({sched})", "blackbox": "blackbox_exporter /probe"}
 for chain, c in result["chains"].items():
-    fl = c["floor"].get("cpu_us_per_probe")
-    bb = c["blackbox"].get("cpu_us_per_probe")
     for side in ("floor", "certwatch", "certwatch_sched", "blackbox"):
         s = c[side]
         cpu = s.get("cpu_us_per_probe")
+        to_floor = 1.0 if side == "floor" else paired(chain, side, "floor")
+        to_bb = 1.0 if side == "blackbox" else paired(chain, side, "blackbox")
         print(f"{chain:6} {names[side]:26} {fmt(cpu):>12} {fmt(s.get('probes_per_s')):>9} {fmt(s.get('failed')):>6} "
-              f"{fmt(s.get('rss_mb'), '.1f'):>7} {fmt(ratio(cpu, fl), '.2f'):>7} {fmt(ratio(cpu, bb), '.2f'):>9}")
+              f"{fmt(s.get('rss_mb'), '.1f'):>7} {fmt(to_floor, '.2f'):>7} {fmt(to_bb, '.2f'):>9}")
 for chain, c in result["chains"].items():
     if "startup_ms" in c["certwatch_sched"]:
         print(f"certwatch start-up to first /metrics answer ({chain}, {sched} targets): "
@@ -97,4 +118,4 @@ if scale:
         print(f"{s['targets']:>8} {s['filled_s']:>6}s {s['rss_mb']:>7} {s['hwm_mb']:>7} {s['metrics_p50_ms']:>15.1f} "
               f"{s['metrics_p99_ms']:>7.1f} {s['body_mb']:>8.2f}")
 print("CPU us/probe: server process utime+stime per probe (floor: the client loop's own process);")
-print("/floor, /blackbox: ratio of CPU per probe. JSON: " + out_path)
+print("/floor, /blackbox: ratio of CPU per probe, the median of the per-round ratios. JSON: " + out_path)

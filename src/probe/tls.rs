@@ -2,11 +2,14 @@
 //!
 //! The handshake never aborts on the server's certificate: a capturing verifier records
 //! the presented chain and accepts it, and `probe::verify` judges the chain afterwards.
+//! The configuration is shared by every probe of a setting; what one handshake
+//! captures goes to a slot of that handshake's own task ([`HANDSHAKE`]), so no
+//! configuration is built per probe.
 //! Session resumption is disabled, so every probe sees the full chain. Chain parsing is
 //! left to `cert`, verification to `probe::verify`.
 
+use std::cell::RefCell;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -62,8 +65,8 @@ impl ClientIdentity {
 /// Everything TLS a target needs, built once per distinct setting and shared.
 #[derive(Debug)]
 pub struct TlsSetup {
-    base: Arc<ClientConfig>,
-    identity: Option<ClientIdentity>,
+    /// Shared by every probe of this setting.
+    config: Arc<ClientConfig>,
     /// The anchors chains are verified against.
     pub trust: Arc<TrustStore>,
 }
@@ -71,28 +74,42 @@ pub struct TlsSetup {
 impl TlsSetup {
     /// Builds the rustls configuration for `trust` and an optional client identity.
     pub fn new(trust: Arc<TrustStore>, identity: Option<ClientIdentity>) -> Self {
-        let capture = Arc::new(ChainCapture::default());
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .dangerous()
-            .with_custom_certificate_verifier(capture)
-            .with_client_cert_resolver(Arc::new(ClientAuth::new(identity.clone())));
+            .with_custom_certificate_verifier(Arc::new(ChainCapture))
+            .with_client_cert_resolver(Arc::new(ClientAuth {
+                identity: identity.clone(),
+            }));
         config.resumption = Resumption::disabled();
         config.enable_sni = true;
         Self {
-            base: Arc::new(config),
-            identity,
+            config: Arc::new(config),
             trust,
         }
     }
 }
 
-/// Records the presented chain and accepts it; the verdict comes later.
+/// What one handshake observed, beside its result.
 #[derive(Debug, Default)]
-struct ChainCapture {
-    chain: OnceLock<Vec<CertificateDer<'static>>>,
+struct Observed {
+    /// The presented chain, as the server sent it.
+    chain: Vec<CertificateDer<'static>>,
+    /// Whether the server asked for a client certificate.
+    client_auth_requested: bool,
 }
+
+tokio::task_local! {
+    /// The observations of the handshake running in this task. rustls calls the
+    /// verifier and the client-certificate resolver from inside the handshake's poll,
+    /// so they reach the slot of the probe that is running them.
+    static HANDSHAKE: RefCell<Observed>;
+}
+
+/// Records the presented chain and accepts it; the verdict comes later.
+#[derive(Debug)]
+struct ChainCapture;
 
 impl ServerCertVerifier for ChainCapture {
     fn verify_server_cert(
@@ -103,12 +120,14 @@ impl ServerCertVerifier for ChainCapture {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .take(MAX_CHAIN_LEN)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        let _ = self.chain.set(chain);
+        // Outside a probe's handshake there is nothing to record.
+        let _ = HANDSHAKE.try_with(|observed| {
+            observed.borrow_mut().chain = std::iter::once(end_entity)
+                .chain(intermediates)
+                .take(MAX_CHAIN_LEN)
+                .map(|c| c.clone().into_owned())
+                .collect();
+        });
         Ok(ServerCertVerified::assertion())
     }
 
@@ -151,21 +170,11 @@ impl ServerCertVerifier for ChainCapture {
 #[derive(Debug)]
 struct ClientAuth {
     identity: Option<ClientIdentity>,
-    requested: AtomicBool,
-}
-
-impl ClientAuth {
-    fn new(identity: Option<ClientIdentity>) -> Self {
-        Self {
-            identity,
-            requested: AtomicBool::new(false),
-        }
-    }
 }
 
 impl ResolvesClientCert for ClientAuth {
     fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        self.requested.store(true, Ordering::Relaxed);
+        let _ = HANDSHAKE.try_with(|observed| observed.borrow_mut().client_auth_requested = true);
         self.identity.as_ref().map(|id| id.0.clone())
     }
 
@@ -193,38 +202,36 @@ pub async fn handshake<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    // A verifier and a resolver per probe, so each probe captures its own chain.
-    let capture = Arc::new(ChainCapture::default());
-    let client_auth = Arc::new(ClientAuth::new(setup.identity.clone()));
-    let mut config = (*setup.base).clone();
-    config.dangerous().set_certificate_verifier(capture.clone());
-    config.client_auth_cert_resolver = client_auth.clone();
-
-    let connector = TlsConnector::from(Arc::new(config));
-    let connected = with_deadline(
-        Phase::Handshake,
-        deadline,
-        connector.connect(name.clone(), io),
-    )
-    .await;
-    let result = match connected {
-        Ok(Ok(mut stream)) => {
-            let (_, conn) = stream.get_ref();
-            let params = negotiated(conn);
-            let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
-            if tls13 && client_auth.requested.load(Ordering::Relaxed) {
-                await_client_auth_verdict(&mut stream, deadline)
-                    .await
-                    .and(params)
-            } else {
-                params
-            }
-        }
-        Ok(Err(e)) => Err(classify(&e)),
-        Err(timeout) => Err(timeout),
-    };
-    let chain = capture.chain.get().cloned().unwrap_or_default();
-    Handshake { chain, result }
+    HANDSHAKE
+        .scope(RefCell::default(), async {
+            let connector = TlsConnector::from(setup.config.clone());
+            let connected = with_deadline(
+                Phase::Handshake,
+                deadline,
+                connector.connect(name.clone(), io),
+            )
+            .await;
+            let client_auth_requested = HANDSHAKE.with(|o| o.borrow().client_auth_requested);
+            let result = match connected {
+                Ok(Ok(mut stream)) => {
+                    let (_, conn) = stream.get_ref();
+                    let params = negotiated(conn);
+                    let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                    if tls13 && client_auth_requested {
+                        await_client_auth_verdict(&mut stream, deadline)
+                            .await
+                            .and(params)
+                    } else {
+                        params
+                    }
+                }
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(timeout) => Err(timeout),
+            };
+            let chain = HANDSHAKE.with(|o| std::mem::take(&mut o.borrow_mut().chain));
+            Handshake { chain, result }
+        })
+        .await
 }
 
 /// Reads briefly after the handshake to see whether the server rejects the client's

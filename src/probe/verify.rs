@@ -114,9 +114,7 @@ pub fn verify_chain(
         Ok(leaf) => leaf,
         Err(e) => return failed(reason_for(&e, parsed), format!("leaf certificate: {e}")),
     };
-    let algorithms = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
+    let algorithms = super::tls::provider().signature_verification_algorithms.all;
     let path = match leaf.verify_for_usage(
         algorithms,
         &trust.anchors,
