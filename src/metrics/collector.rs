@@ -4,7 +4,9 @@
 //! keeps only numbers and static strings beside them. [`render`] and [`render_chunked`]
 //! then write every per-target family from a store snapshot and a scrape-time `now`,
 //! so the expiry gauges are computed from the stored notAfter, never frozen at probe
-//! time, and a scrape costs little more than copying prepared text.
+//! time, and a scrape costs little more than copying prepared text. A scrape first
+//! gathers what it reads of every target into one contiguous [`Frame`], so that the
+//! pass over all targets that each family takes reads memory in order.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -273,12 +275,11 @@ type Samples = fn(&View<'_>, i64, &mut Family<'_>);
 
 /// One scrape's copy of every row, laid out in order in a few contiguous buffers.
 ///
-/// A family is written by one pass over every row, and there are eighteen families.
-/// The rows themselves sit wherever the heap put them when their probe finished, so
-/// reading them in place costs several cache misses per row per pass; copying what
-/// rendering reads once per scrape (a few MB at 10,000 targets, freed after) makes
-/// every pass a sequential read. At 10,000 targets on a heap shaped by re-probes this
-/// halves the time to render (`cargo bench --bench render`).
+/// Each family is written by its own pass over every row. The rows sit wherever the
+/// heap put them when their probe finished, so reading them in place costs several
+/// cache misses per row per pass; copying what rendering reads once per scrape (a few
+/// MB at 10,000 targets, freed after) makes every pass a sequential read. At 10,000
+/// targets on a heap shaped by re-probes this halves the CPU of a scrape.
 struct Frame<'a> {
     /// Every row's label set and TLS labels, back to back.
     text: String,
@@ -357,7 +358,7 @@ impl<'a> Frame<'a> {
     }
 
     /// Every row, ready for the passes: slicing once here keeps the slice checks out
-    /// of the eighteen passes.
+    /// of every pass.
     fn views(&self) -> Vec<View<'_>> {
         self.rows
             .iter()
