@@ -42,7 +42,11 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     io.write_all(b"FEAT\r\n").await?;
     let features = read_reply(io).await?;
     match features.code {
-        200..=299 if !lists_auth_tls(&features) => return Err(StartTlsError::NotOffered),
+        200..=299 if !lists_auth_tls(&features) => {
+            return Err(StartTlsError::NotOffered {
+                evidence: format!("its FEAT reply lists {}", feature_names(&features)),
+            })
+        }
         200..=299 | 500..=599 => {}
         _ => {
             return Err(StartTlsError::Unavailable {
@@ -54,7 +58,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     let ready = read_reply(io).await?;
     match ready.code {
         234 => Ok(()),
-        500 | 502 | 504 => Err(StartTlsError::NotOffered),
+        500 | 502 | 504 => Err(StartTlsError::NotOffered {
+            evidence: format!("it answered AUTH TLS with {}", ready.summary()),
+        }),
         _ => Err(StartTlsError::Rejected {
             reply: ready.summary(),
         }),
@@ -136,6 +142,23 @@ fn ends_reply(line: &str, code: u16) -> bool {
 /// Whether a FEAT reply lists `AUTH` with the `TLS` (or `TLS-C`) mechanism. Feature
 /// lines start with a space (RFC 2389 §3.2); servers separate mechanisms with spaces,
 /// semicolons or commas (` AUTH TLS`, ` AUTH SSL;TLS`).
+/// The features a FEAT reply lists (the lines between its first and last), as evidence.
+fn feature_names(reply: &Reply) -> String {
+    let inner = reply.lines.len().saturating_sub(1);
+    let names: Vec<&str> = reply
+        .lines
+        .iter()
+        .take(inner)
+        .skip(1)
+        .map(|line| line.trim())
+        .collect();
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        evidence(&names.join(", "))
+    }
+}
+
 fn lists_auth_tls(reply: &Reply) -> bool {
     let inner = reply.lines.len().saturating_sub(1);
     reply.lines.iter().take(inner).skip(1).any(|line| {
@@ -235,7 +258,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(result, Err(StartTlsError::NotOffered)),
+            matches!(result, Err(StartTlsError::NotOffered { .. })),
             "{result:?}"
         );
         let (unknown, _) = converse(
@@ -247,7 +270,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(unknown, Err(StartTlsError::NotOffered)),
+            matches!(unknown, Err(StartTlsError::NotOffered { .. })),
             "{unknown:?}"
         );
     }

@@ -40,7 +40,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         None => query_capabilities(io).await?,
     };
     if !offered {
-        return Err(StartTlsError::NotOffered);
+        return Err(StartTlsError::NotOffered {
+            evidence: "its CAPABILITY list has no STARTTLS".into(),
+        });
     }
     io.write_all(format!("{STARTTLS_TAG} STARTTLS\r\n").as_bytes())
         .await?;
@@ -295,7 +297,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(result, Err(StartTlsError::NotOffered)),
+            matches!(result, Err(StartTlsError::NotOffered { .. })),
             "{result:?}"
         );
     }

@@ -235,7 +235,12 @@ fn classify(response: &Response) -> Result<(), StartTlsError> {
             line: evidence(&format!("LDAP: a response to message {id}, not 1")),
         }),
         (_, 0) => Ok(()),
-        (_, 2) => Err(StartTlsError::NotOffered),
+        (_, 2) => Err(StartTlsError::NotOffered {
+            evidence: format!(
+                "it answered the StartTLS extended request with protocolError: {}",
+                reply()
+            ),
+        }),
         (_, _) => Err(StartTlsError::Rejected { reply: reply() }),
     }
 }
@@ -345,7 +350,7 @@ mod tests {
         let classify_body = |body: Vec<u8>| classify(&decode_response(&body).unwrap());
         assert!(matches!(
             classify_body(response_body(1, 2, "unsupported extended operation", None)),
-            Err(StartTlsError::NotOffered)
+            Err(StartTlsError::NotOffered { .. })
         ));
         match classify_body(response_body(1, 52, "Could not initialize TLS", None)) {
             Err(StartTlsError::Rejected { reply }) => {

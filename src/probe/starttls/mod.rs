@@ -40,8 +40,11 @@ pub enum StartTlsError {
         reply: String,
     },
     /// STARTTLS is not among the server's capabilities.
-    #[error("the server does not offer STARTTLS")]
-    NotOffered,
+    #[error("the server does not offer STARTTLS: {evidence}")]
+    NotOffered {
+        /// What the server offered or answered instead (truncated).
+        evidence: String,
+    },
     /// The server refused the STARTTLS command.
     #[error("the server refused STARTTLS: {reply:?}")]
     Rejected {
@@ -70,7 +73,7 @@ impl StartTlsError {
     pub fn reason(&self) -> StartTlsReason {
         match self {
             StartTlsError::Unavailable { .. } => StartTlsReason::ServiceUnavailable,
-            StartTlsError::NotOffered => StartTlsReason::NotOffered,
+            StartTlsError::NotOffered { .. } => StartTlsReason::NotOffered,
             StartTlsError::Rejected { .. } => StartTlsReason::Rejected,
             StartTlsError::Malformed { .. } | StartTlsError::TooManyLines { .. } => {
                 StartTlsReason::ProtocolError
@@ -92,10 +95,12 @@ impl From<StartTlsError> for Failure {
     }
 }
 
+/// The most characters of server text kept as evidence.
+const EVIDENCE_CHARS: usize = 200;
+
 /// Server text kept as evidence, cut to a readable length.
 pub(crate) fn evidence(line: &str) -> String {
-    const MAX: usize = 200;
-    match line.char_indices().nth(MAX) {
+    match line.char_indices().nth(EVIDENCE_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_owned(),
     }
@@ -132,29 +137,71 @@ where
 /// `CAPABILITIES`), undoing dot-stuffing, and reports whether a line names `keyword`.
 pub(crate) async fn dot_list_names<S>(
     io: &mut LineIo<S>,
-    keyword: &str,
-) -> Result<bool, StartTlsError>
+    keyword: &'static str,
+) -> Result<Capabilities, StartTlsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut offered = false;
+    let mut listed = Capabilities::new(keyword);
     for _ in 0..MAX_REPLY_LINES {
         let line = io.read_line().await?;
         if line == "." {
-            return Ok(offered);
+            return Ok(listed);
         }
-        offered |= first_word_is(line.strip_prefix('.').unwrap_or(&line), keyword);
+        listed.note(line.strip_prefix('.').unwrap_or(&line));
     }
     Err(StartTlsError::TooManyLines {
         limit: MAX_REPLY_LINES,
     })
 }
 
-/// Whether the first word of `line` is `keyword`, ignoring ASCII case.
-pub(crate) fn first_word_is(line: &str, keyword: &str) -> bool {
-    line.split_ascii_whitespace()
-        .next()
-        .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+/// The capability names a server listed, and whether the one wanted was among them:
+/// when it was not, the list is the evidence of [`StartTlsError::NotOffered`].
+#[derive(Debug)]
+pub(crate) struct Capabilities {
+    wanted: &'static str,
+    offered: bool,
+    /// The names seen, comma-separated, cut at [`evidence`]'s length.
+    names: String,
+}
+
+impl Capabilities {
+    pub(crate) fn new(wanted: &'static str) -> Self {
+        Self {
+            wanted,
+            offered: false,
+            names: String::new(),
+        }
+    }
+
+    /// Notes the capability that `line` names (its first word).
+    pub(crate) fn note(&mut self, line: &str) {
+        let Some(name) = line.split_ascii_whitespace().next() else {
+            return;
+        };
+        self.offered |= name.eq_ignore_ascii_case(self.wanted);
+        if self.names.len() < EVIDENCE_CHARS {
+            if !self.names.is_empty() {
+                self.names.push_str(", ");
+            }
+            self.names.push_str(name);
+        }
+    }
+
+    /// `Ok` when the wanted capability was listed; otherwise what `reply` listed.
+    pub(crate) fn require(self, reply: &str) -> Result<(), StartTlsError> {
+        if self.offered {
+            return Ok(());
+        }
+        let names = if self.names.is_empty() {
+            "nothing".to_owned()
+        } else {
+            evidence(&self.names)
+        };
+        Err(StartTlsError::NotOffered {
+            evidence: format!("its {reply} reply lists {names}"),
+        })
+    }
 }
 
 /// Runs the `protocol` exchange on `stream` and returns it ready for the TLS handshake.
@@ -185,6 +232,38 @@ pub async fn upgrade(
 }
 
 /// Test support shared by the dialects' unit tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_match_first_words_and_keep_a_bounded_list() {
+        let mut listed = Capabilities::new("STARTTLS");
+        listed.note("LIST STARTTLS");
+        listed.note("");
+        let long = "X".repeat(150);
+        listed.note(&long);
+        listed.note(&long);
+        let Err(StartTlsError::NotOffered { evidence }) = listed.require("CAPABILITIES") else {
+            panic!("STARTTLS as a second word is not the capability");
+        };
+        assert!(
+            evidence.starts_with("its CAPABILITIES reply lists LIST, XXX"),
+            "{evidence}"
+        );
+        assert!(evidence.chars().count() < 240, "{evidence}");
+
+        let mut listed = Capabilities::new("STARTTLS");
+        listed.note("starttls");
+        assert!(listed.require("EHLO").is_ok());
+        let Err(StartTlsError::NotOffered { evidence }) = Capabilities::new("STLS").require("CAPA")
+        else {
+            panic!("an empty list offers nothing");
+        };
+        assert_eq!(evidence, "its CAPA reply lists nothing");
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use std::time::Duration;

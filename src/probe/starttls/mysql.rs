@@ -57,7 +57,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     if capabilities & cap::SSL == 0 {
-        return Err(StartTlsError::NotOffered);
+        return Err(StartTlsError::NotOffered {
+            evidence: "its handshake packet does not set the CLIENT_SSL capability".into(),
+        });
     }
     io.write_all(&ssl_request(capabilities)).await?;
     Ok(())
@@ -359,7 +361,7 @@ mod tests {
     #[tokio::test]
     async fn negotiate_classifies_refusals_and_sends_nothing() {
         let (result, sent) = answer(&packet(&handshake(MYSQL8 & !cap::SSL))).await;
-        assert!(matches!(result, Err(StartTlsError::NotOffered)));
+        assert!(matches!(result, Err(StartTlsError::NotOffered { .. })));
         assert!(sent.is_empty());
         let mut err = vec![0xff];
         err.extend_from_slice(&1040u16.to_le_bytes());

@@ -26,12 +26,14 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     }
     io.write_all(b"CAPABILITIES\r\n").await?;
     match read_status(io, parse_status).await? {
-        (101, _) => {
-            if !dot_list_names(io, "STARTTLS").await? {
-                return Err(StartTlsError::NotOffered);
-            }
+        (101, _) => dot_list_names(io, "STARTTLS")
+            .await?
+            .require("CAPABILITIES")?,
+        (500, reply) => {
+            return Err(StartTlsError::NotOffered {
+                evidence: format!("it does not know CAPABILITIES ({})", evidence(&reply)),
+            })
         }
-        (500, _) => return Err(StartTlsError::NotOffered),
         (_, reply) => {
             return Err(StartTlsError::Unavailable {
                 reply: evidence(&reply),
@@ -86,8 +88,6 @@ mod tests {
         for bad in ["", "20", "200-x", "2000", "abc", "* OK", "600 x"] {
             assert_eq!(parse_status(bad), None, "{bad:?}");
         }
-        assert!(super::super::first_word_is("starttls", "STARTTLS"));
-        assert!(!super::super::first_word_is("LIST STARTTLS", "STARTTLS"));
     }
 
     #[tokio::test]
@@ -117,11 +117,14 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(result, Err(StartTlsError::NotOffered)),
+            matches!(result, Err(StartTlsError::NotOffered { .. })),
             "{result:?}"
         );
         let (old, _) = converse("200 ready\r\n", &[("CAPABILITIES", "500 What?\r\n")]).await;
-        assert!(matches!(old, Err(StartTlsError::NotOffered)), "{old:?}");
+        assert!(
+            matches!(old, Err(StartTlsError::NotOffered { .. })),
+            "{old:?}"
+        );
     }
 
     #[tokio::test]

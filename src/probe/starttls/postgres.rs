@@ -34,7 +34,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     io.read_exact(&mut answer).await?;
     match answer[0] {
         b'S' => Ok(()),
-        b'N' => Err(StartTlsError::NotOffered),
+        b'N' => Err(StartTlsError::NotOffered {
+            evidence: "it answered N to SSLRequest (ssl is off on the server)".into(),
+        }),
         b'E' => Err(read_error(io).await?),
         other => Err(StartTlsError::Malformed {
             line: format!("PostgreSQL: 0x{other:02x} in answer to SSLRequest, not S, N or E"),
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(sent, ssl_request());
         assert!(matches!(
             answer(b"N").await.0,
-            Err(StartTlsError::NotOffered)
+            Err(StartTlsError::NotOffered { .. })
         ));
         assert!(matches!(
             answer(b"H").await.0,

@@ -37,7 +37,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut LineIo<S>,
 ) -> Result<(), StartTlsError> {
     if !read_capabilities(io).await? {
-        return Err(StartTlsError::NotOffered);
+        return Err(StartTlsError::NotOffered {
+            evidence: "its capability list has no \"STARTTLS\"".into(),
+        });
     }
     io.write_all(b"STARTTLS\r\n").await?;
     let line = io.read_line().await?;
@@ -183,7 +185,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(result, Err(StartTlsError::NotOffered)),
+            matches!(result, Err(StartTlsError::NotOffered { .. })),
             "{result:?}"
         );
     }

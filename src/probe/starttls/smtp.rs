@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{evidence, StartTlsError, CLIENT_NAME, MAX_REPLY_LINES};
+use super::{evidence, Capabilities, StartTlsError, CLIENT_NAME, MAX_REPLY_LINES};
 use crate::probe::line_io::LineIo;
 
 /// The greeting command.
@@ -63,14 +63,13 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     // The first line is the server's greeting text; capabilities follow.
-    let offered = capabilities.lines.iter().skip(1).any(|l| {
-        l.split_ascii_whitespace()
-            .next()
-            .is_some_and(|w| w.eq_ignore_ascii_case("STARTTLS"))
-    });
-    if !offered {
-        return Err(StartTlsError::NotOffered);
-    }
+    let mut listed = Capabilities::new("STARTTLS");
+    capabilities
+        .lines
+        .iter()
+        .skip(1)
+        .for_each(|line| listed.note(line));
+    listed.require(hello.command())?;
     io.write_all(b"STARTTLS\r\n").await?;
     let ready = read_reply(io).await?;
     if ready.code != 220 {
@@ -134,7 +133,24 @@ fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::converse_with;
     use super::*;
+
+    #[tokio::test]
+    async fn an_ehlo_reply_without_starttls_is_reported_with_what_it_lists() {
+        let ehlo = "250-mail.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n";
+        let (result, _) = converse_with(
+            "220 mail.test ESMTP\r\n",
+            &[(&format!("EHLO {CLIENT_NAME}"), ehlo)],
+            async |io| negotiate(io, Hello::Ehlo).await,
+        )
+        .await;
+        let error = result.expect_err("STARTTLS is not offered");
+        assert_eq!(
+            error.to_string(),
+            "the server does not offer STARTTLS: its EHLO reply lists PIPELINING, SIZE, 8BITMIME"
+        );
+    }
 
     #[test]
     fn reply_lines_parse_by_their_separator() {

@@ -70,7 +70,9 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         .await?;
     let mut reader = XmlReader::default();
     if !read_header(&mut reader, io).await? || !read_features(&mut reader, io).await? {
-        return Err(StartTlsError::NotOffered);
+        return Err(StartTlsError::NotOffered {
+            evidence: "its stream features have no <starttls/>".into(),
+        });
     }
     io.write_all(STARTTLS.as_bytes()).await?;
     read_starttls_reply(&mut reader, io).await?;
@@ -760,7 +762,7 @@ mod tests {
         ] {
             let (result, _, sent) = run(&features(inner), 4096).await;
             assert!(
-                matches!(result, Err(StartTlsError::NotOffered)),
+                matches!(result, Err(StartTlsError::NotOffered { .. })),
                 "{inner}: {result:?}"
             );
             assert!(!sent.contains("<starttls"), "{inner}: {sent}");
@@ -807,7 +809,7 @@ mod tests {
             xmlns:stream='http://etherx.jabber.org/streams' id='1'>";
         let (result, _, _) = run(script, 4096).await;
         assert!(
-            matches!(result, Err(StartTlsError::NotOffered)),
+            matches!(result, Err(StartTlsError::NotOffered { .. })),
             "{result:?}"
         );
     }
