@@ -52,7 +52,7 @@ pub enum ConfigCommand {
 /// Options of `check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The endpoint: host:port, ipv4:port or [ipv6]:port.
+    /// The endpoint: host:port, ipv4:port, or an IPv6 address in brackets and a port.
     pub address: Address,
     /// Upgrade with STARTTLS first.
     #[arg(long, value_name = "PROTO", default_value = "none")]

@@ -1,7 +1,7 @@
 //! The configuration: read the YAML file, validate it, resolve every target.
 //!
 //! Two stages, as the data flows: [`raw`] mirrors the file and rejects unknown keys and
-//! bad values with their line and column; [`resolve`] merges target > module >
+//! bad values with their line and column; `resolve` merges target > module >
 //! `defaults` > built-in into immutable [`TargetSpec`]s, loads PEM files and reports
 //! every remaining problem at once. Nothing downstream sees an unfilled `Option`.
 

@@ -5,7 +5,7 @@
 //! then write every per-target family from a store snapshot and a scrape-time `now`,
 //! so the expiry gauges are computed from the stored notAfter, never frozen at probe
 //! time, and a scrape costs little more than copying prepared text. A scrape first
-//! gathers what it reads of every target into one contiguous [`Frame`], so that the
+//! gathers what it reads of every target into one contiguous `Frame`, so that the
 //! pass over all targets that each family takes reads memory in order.
 
 use std::net::IpAddr;

@@ -3,7 +3,7 @@
 //! The handshake never aborts on the server's certificate: a capturing verifier records
 //! the presented chain and accepts it, and `probe::verify` judges the chain afterwards.
 //! The configuration is shared by every probe of a setting; what one handshake
-//! captures goes to a slot of that handshake's own task ([`HANDSHAKE`]), so no
+//! captures goes to a slot of that handshake's own task (`HANDSHAKE`), so no
 //! configuration is built per probe.
 //! Session resumption is disabled, so every probe sees the full chain. Chain parsing is
 //! left to `cert`, verification to `probe::verify`.
