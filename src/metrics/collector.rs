@@ -576,19 +576,14 @@ mod tests {
             .targets
             .iter()
             .zip(outcomes)
-            .map(|(spec, outcome)| {
-                let series = PreparedTarget::new(
-                    spec,
-                    &ProbeOutcome {
-                        addresses: vec![outcome.clone()],
-                    },
-                    None,
-                );
+            .map(|(spec, address)| {
+                let outcome = ProbeOutcome {
+                    addresses: vec![address],
+                };
+                let series = PreparedTarget::new(spec, &outcome, None);
                 Arc::new(Entry {
                     spec: spec.clone(),
-                    outcome: ProbeOutcome {
-                        addresses: vec![outcome],
-                    },
+                    outcome,
                     series,
                 })
             })

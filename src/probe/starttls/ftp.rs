@@ -93,9 +93,7 @@ async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Reply, StartTlsError> {
     let first = io.read_line().await?;
     let Some((code, last)) = parse_first(&first) else {
-        return Err(StartTlsError::Malformed {
-            line: evidence(&first),
-        });
+        return Err(StartTlsError::malformed(&first));
     };
     let mut lines = vec![first];
     if last {
@@ -142,16 +140,15 @@ fn ends_reply(line: &str, code: u16) -> bool {
 /// Whether a FEAT reply lists `AUTH` with the `TLS` (or `TLS-C`) mechanism. Feature
 /// lines start with a space (RFC 2389 §3.2); servers separate mechanisms with spaces,
 /// semicolons or commas (` AUTH TLS`, ` AUTH SSL;TLS`).
-/// The features a FEAT reply lists (the lines between its first and last), as evidence.
-fn feature_names(reply: &Reply) -> String {
+/// The features of a FEAT reply: the lines between its first and its last.
+fn feature_lines(reply: &Reply) -> impl Iterator<Item = &str> {
     let inner = reply.lines.len().saturating_sub(1);
-    let names: Vec<&str> = reply
-        .lines
-        .iter()
-        .take(inner)
-        .skip(1)
-        .map(|line| line.trim())
-        .collect();
+    reply.lines.iter().take(inner).skip(1).map(String::as_str)
+}
+
+/// What a FEAT reply lists, as evidence.
+fn feature_names(reply: &Reply) -> String {
+    let names: Vec<&str> = feature_lines(reply).map(str::trim).collect();
     if names.is_empty() {
         "nothing".to_owned()
     } else {
@@ -160,8 +157,7 @@ fn feature_names(reply: &Reply) -> String {
 }
 
 fn lists_auth_tls(reply: &Reply) -> bool {
-    let inner = reply.lines.len().saturating_sub(1);
-    reply.lines.iter().take(inner).skip(1).any(|line| {
+    feature_lines(reply).any(|line| {
         let mut words = line
             .split(|c: char| c.is_ascii_whitespace() || c == ';' || c == ',')
             .filter(|w| !w.is_empty());

@@ -61,7 +61,7 @@ async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Option<bool>, StartTlsError> {
     let line = io.read_line().await?;
     let Some(Line::Untagged { kind, text }) = parse_line(&line) else {
-        return Err(malformed(&line));
+        return Err(StartTlsError::malformed(&line));
     };
     if kind.eq_ignore_ascii_case("OK") || kind.eq_ignore_ascii_case("PREAUTH") {
         Ok(capability_code(text).map(lists_starttls))
@@ -70,7 +70,7 @@ async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin>(
             reply: evidence(&line),
         })
     } else {
-        Err(malformed(&line))
+        Err(StartTlsError::malformed(&line))
     }
 }
 
@@ -133,10 +133,11 @@ async fn read_completion<S: AsyncRead + AsyncWrite + Unpin>(
             Some(Line::Tagged {
                 tag: this, status, ..
             }) if this == tag => {
-                let status = Status::parse(status).ok_or_else(|| malformed(&line))?;
+                let status =
+                    Status::parse(status).ok_or_else(|| StartTlsError::malformed(&line))?;
                 return Ok((status, line));
             }
-            _ => return Err(malformed(&line)),
+            _ => return Err(StartTlsError::malformed(&line)),
         }
     }
     Err(StartTlsError::TooManyLines {
@@ -196,12 +197,6 @@ fn capability_code(text: &str) -> Option<&str> {
 fn lists_starttls(list: &str) -> bool {
     list.split_ascii_whitespace()
         .any(|c| c.eq_ignore_ascii_case("STARTTLS"))
-}
-
-fn malformed(line: &str) -> StartTlsError {
-    StartTlsError::Malformed {
-        line: evidence(line),
-    }
 }
 
 #[cfg(test)]

@@ -85,9 +85,7 @@ fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
 struct BerError(String);
 
 fn malformed(error: BerError) -> StartTlsError {
-    StartTlsError::Malformed {
-        line: evidence(&format!("LDAP: {}", error.0)),
-    }
+    StartTlsError::malformed(&format!("LDAP: {}", error.0))
 }
 
 /// Reads one LDAPMessage and returns the body of its outer SEQUENCE.
@@ -231,9 +229,9 @@ fn classify(response: &Response) -> Result<(), StartTlsError> {
     match (response.message_id, response.result_code) {
         // An unsolicited notification; the Notice of Disconnection is the one defined.
         (0, _) => Err(StartTlsError::Unavailable { reply: reply() }),
-        (id, _) if id != u32::from(MESSAGE_ID) => Err(StartTlsError::Malformed {
-            line: evidence(&format!("LDAP: a response to message {id}, not 1")),
-        }),
+        (id, _) if id != u32::from(MESSAGE_ID) => Err(StartTlsError::malformed(&format!(
+            "LDAP: a response to message {id}, not 1"
+        ))),
         (_, 0) => Ok(()),
         (_, 2) => Err(StartTlsError::NotOffered {
             evidence: format!(

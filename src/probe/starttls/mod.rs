@@ -69,6 +69,13 @@ pub enum StartTlsError {
 }
 
 impl StartTlsError {
+    /// Not the protocol: `line` (or what was wrong with it) is kept as evidence.
+    pub(crate) fn malformed(line: &str) -> Self {
+        StartTlsError::Malformed {
+            line: evidence(line),
+        }
+    }
+
     /// The failure class for the metrics.
     pub fn reason(&self) -> StartTlsReason {
         match self {

@@ -66,9 +66,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn malformed(what: String) -> StartTlsError {
-    StartTlsError::Malformed {
-        line: evidence(&format!("MySQL: {what}")),
-    }
+    StartTlsError::malformed(&format!("MySQL: {what}"))
 }
 
 /// Reads the server's first packet and returns its payload.

@@ -48,7 +48,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Line::Response(Status::No | Status::Bye)) => Err(StartTlsError::Rejected {
             reply: evidence(&line),
         }),
-        Some(Line::Capability(_)) | None => Err(malformed(&line)),
+        Some(Line::Capability(_)) | None => Err(StartTlsError::malformed(&line)),
     }
 }
 
@@ -67,7 +67,7 @@ async fn read_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
                     reply: evidence(&line),
                 })
             }
-            None => return Err(malformed(&line)),
+            None => return Err(StartTlsError::malformed(&line)),
         }
     }
     Err(StartTlsError::TooManyLines {
@@ -115,12 +115,6 @@ fn ends_with_literal(line: &str) -> bool {
             let n = n.strip_suffix('+').unwrap_or(n);
             !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
         })
-}
-
-fn malformed(line: &str) -> StartTlsError {
-    StartTlsError::Malformed {
-        line: evidence(line),
-    }
 }
 
 #[cfg(test)]

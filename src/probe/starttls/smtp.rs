@@ -94,13 +94,9 @@ async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let line = io.read_line().await?;
         let (this_code, last, text) =
-            parse_line(&line).ok_or_else(|| StartTlsError::Malformed {
-                line: evidence(&line),
-            })?;
+            parse_line(&line).ok_or_else(|| StartTlsError::malformed(&line))?;
         if code.is_some_and(|c| c != this_code) {
-            return Err(StartTlsError::Malformed {
-                line: evidence(&line),
-            });
+            return Err(StartTlsError::malformed(&line));
         }
         code = Some(this_code);
         lines.push(text.to_owned());

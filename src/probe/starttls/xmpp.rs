@@ -131,9 +131,9 @@ fn supports_features(version: Option<&str>) -> Result<bool, StartTlsError> {
         .and_then(|(major, minor)| minor.parse::<u32>().ok().and(major.parse::<u32>().ok()));
     match major {
         Some(major) => Ok(major >= 1),
-        None => Err(StartTlsError::Malformed {
-            line: evidence(&format!("stream version {version:?}")),
-        }),
+        None => Err(StartTlsError::malformed(&format!(
+            "stream version {version:?}"
+        ))),
     }
 }
 
@@ -221,9 +221,7 @@ fn unexpected(expected: &str, got: &Event) -> StartTlsError {
         Event::Open { name, .. } => format!("<{}> in namespace {:?}", name.local, name.ns),
         Event::Close { name, .. } => format!("</{}>", name.local),
     };
-    StartTlsError::Malformed {
-        line: evidence(&format!("expected {expected}, got {got}")),
-    }
+    StartTlsError::malformed(&format!("expected {expected}, got {got}"))
 }
 
 fn attribute<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -434,9 +432,7 @@ impl XmlReader {
     /// The error for bytes that are not XMPP's XML, with the bytes as evidence.
     fn malformed(&self, what: &str) -> StartTlsError {
         let shown = &self.pending[..self.pending.len().min(200)];
-        StartTlsError::Malformed {
-            line: evidence(&format!("{what}: {}", String::from_utf8_lossy(shown))),
-        }
+        StartTlsError::malformed(&format!("{what}: {}", String::from_utf8_lossy(shown)))
     }
 
     /// Succeeds when nothing read is left over: the server said nothing after `<proceed/>`.
