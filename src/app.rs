@@ -4,10 +4,12 @@
 //!
 //! Both configurations are loaded and validated before any port is bound, so a bad
 //! file stops start-up with its errors. A reload re-reads both; each keeps running as it
-//! was when its new version does not load. The details of each stage belong to its
-//! module.
+//! was when its new version does not load. Files are read on the blocking pool, never
+//! on the runtime's workers, and a reload that fails in any way (a bad file, a panic)
+//! is reported as failed by the metric, the log and the HTTP answer, and leaves the
+//! reload path working. The details of each stage belong to its module.
 
-use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -19,11 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, Trigger};
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError, DEFAULT_PATHS};
+use crate::http::scrape::ScrapeGate;
 use crate::http::{self, HttpState, ReloadRequest};
-use crate::metrics::ExporterMetrics;
+use crate::metrics::{Collector, ExporterMetrics};
 use crate::probe_gate::ProbeGate;
 use crate::scheduler::Scheduler;
+use crate::source::{self, Source};
 use crate::store::Store;
+use crate::web::self_cert::SelfCheck;
 use crate::web::{self, Web};
 
 /// How long HTTP responses under way may take to finish after a stop signal.
@@ -38,6 +43,16 @@ pub enum AppError {
     /// The web configuration (`--web.config.file`) is invalid.
     #[error("{0}")]
     WebConfig(ConfigError),
+    /// Loading a configuration panicked (a bug: please report it).
+    #[error(
+        "loading {what} failed unexpectedly: {why}; this is a bug in certwatch, please report it"
+    )]
+    Panicked {
+        /// Which configuration.
+        what: &'static str,
+        /// The panic's message.
+        why: String,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; is another process using the port? choose another with --listen")]
     Bind {
@@ -50,44 +65,75 @@ pub enum AppError {
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone)]
-enum Source {
+enum ConfigSource {
     /// A file, given or found.
     File(PathBuf),
     /// None was given and none of the default paths exists.
     Defaults,
 }
 
-impl Source {
-    fn find(given: Option<PathBuf>) -> Source {
+impl ConfigSource {
+    fn find(given: Option<PathBuf>) -> ConfigSource {
         given
             .or_else(|| DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()))
-            .map_or(Source::Defaults, Source::File)
+            .map_or(ConfigSource::Defaults, ConfigSource::File)
     }
 
     fn load(&self) -> Result<Config, ConfigError> {
         match self {
-            Source::File(path) => Config::load(path),
-            Source::Defaults => Ok(Config::empty()),
+            ConfigSource::File(path) => Config::load(path),
+            ConfigSource::Defaults => Ok(Config::empty()),
         }
     }
 }
 
+/// Runs `work` on the blocking pool: file reads and parsing never hold a worker. A
+/// panic comes back as its message.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => panic_message(&*panic),
+            Err(e) => e.to_string(),
+        })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Runs the exporter until `shutdown` is cancelled.
 pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
-    let source = Source::find(args.config.clone());
-    let config = source.load()?;
-    announce(&source, &config);
-    let web = match &args.web_config_file {
-        Some(path) => Some(Arc::new(Web::load(path).map_err(AppError::WebConfig)?)),
+    raise_open_file_limit();
+    let config_source = ConfigSource::find(args.config.clone());
+    let loading = config_source.clone();
+    let config = blocking(move || loading.load())
+        .await
+        .map_err(|why| AppError::Panicked {
+            what: "the configuration",
+            why,
+        })??;
+    announce(&config_source, &config);
+    let web = match args.web_config_file.clone() {
+        Some(path) => {
+            let loaded =
+                blocking(move || Web::load(&path))
+                    .await
+                    .map_err(|why| AppError::Panicked {
+                        what: "the web configuration",
+                        why,
+                    })?;
+            Some(Arc::new(loaded.map_err(AppError::WebConfig)?))
+        }
         None => None,
     };
     let listen = args.listen.unwrap_or(config.listen);
-
-    let store = Arc::new(Store::default());
-    let exporter = ExporterMetrics::new();
-    let mut scheduler = Scheduler::new(config.concurrency, store.clone(), shutdown.child_token());
-    scheduler.apply(&config.targets, config.concurrency);
-    exporter.loaded(config.targets.len(), SystemTime::now());
 
     let listener = TcpListener::bind(listen)
         .await
@@ -99,28 +145,55 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let tls = web.as_ref().is_some_and(|w| w.is_tls());
     tracing::info!(listen = %local, tls, "serving /metrics");
 
+    let store = Arc::new(Store::default());
+    let exporter = ExporterMetrics::new();
+    if web.is_some() {
+        exporter.web_config_loaded(true);
+    }
+    // certwatch's own serving certificate is a source like the targets.
+    let own: Vec<Arc<dyn Source>> = match web.as_ref().filter(|w| w.is_tls()) {
+        None => Vec::new(),
+        Some(web) => match SelfCheck::new(web.clone(), local) {
+            Ok(check) => vec![Arc::new(check)],
+            Err(e) => {
+                tracing::error!(error = %e, "cannot describe certwatch's own certificate as a target");
+                Vec::new()
+            }
+        },
+    };
+    let mut scheduler = Scheduler::new(config.concurrency, store.clone(), shutdown.child_token());
+    scheduler.apply(sources(&config, &own), config.concurrency);
+    exporter.loaded(config.targets.len(), SystemTime::now());
+
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = HttpState {
-        store: store.clone(),
+        store,
+        collector: Arc::new(Collector::default()),
         exporter: exporter.clone(),
         probe_gate: Arc::new(ProbeGate::default()),
+        scrapes: Arc::new(ScrapeGate::default()),
         config: Arc::new(RwLock::new(Arc::new(config))),
-        permits: scheduler.permits(),
+        limit: scheduler.limit(),
         reload: reload_tx,
         shutdown: shutdown.clone(),
     };
     let reloader = Reloader {
-        source,
+        config_source,
         scheduler,
         config: state.config.clone(),
-        exporter,
+        exporter: exporter.clone(),
         web: web.clone(),
+        own,
     };
     tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
 
     let mut router = http::router(state);
     if let Some(web) = &web {
-        tokio::spawn(web.clone().run(store, local, shutdown.clone()));
+        let reported = exporter.clone();
+        tokio::spawn(
+            web.clone()
+                .run(shutdown.clone(), move |ok| reported.web_config_loaded(ok)),
+        );
         router = router.layer(axum::middleware::from_fn_with_state(
             web.clone(),
             web::layer::guard,
@@ -140,10 +213,29 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     }
 }
 
-fn announce(source: &Source, config: &Config) {
+/// The sources of `config`, and certwatch's own.
+fn sources(config: &Config, own: &[Arc<dyn Source>]) -> Vec<Arc<dyn Source>> {
+    let mut all = source::endpoints(&config.targets);
+    all.extend(own.iter().cloned());
+    all
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for
+/// every Prometheus exporter: probes and scrapers each hold a descriptor, and running
+/// out of them refuses scrapes.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open file limit; many targets or clients may exhaust it")
+        }
+    }
+}
+
+fn announce(source: &ConfigSource, config: &Config) {
     match source {
-        Source::File(path) => tracing::info!(config = %path.display(), targets = config.targets.len(), "configuration loaded"),
-        Source::Defaults => tracing::info!(
+        ConfigSource::File(path) => tracing::info!(config = %path.display(), targets = config.targets.len(), "configuration loaded"),
+        ConfigSource::Defaults => tracing::info!(
             "no configuration file: none given with --config and none at {}; running with no targets. \
              Copy config/certwatch.yml to ./certwatch.yml, list your endpoints under `targets:`, and reload (SIGHUP)",
             DEFAULT_PATHS.join(" or ")
@@ -153,11 +245,13 @@ fn announce(source: &Source, config: &Config) {
 
 /// Owns the scheduler and applies reloads, one at a time.
 struct Reloader {
-    source: Source,
+    config_source: ConfigSource,
     scheduler: Scheduler,
     config: Arc<RwLock<Arc<Config>>>,
     exporter: ExporterMetrics,
     web: Option<Arc<Web>>,
+    /// Sources that are not the configuration's (certwatch's own certificate).
+    own: Vec<Arc<dyn Source>>,
 }
 
 impl Reloader {
@@ -171,10 +265,11 @@ impl Reloader {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 Some(()) = next_hangup(&mut hangups) => {
-                    let _ = self.reload(Trigger::Signal);
+                    let _ = self.reload(Trigger::Signal).await;
                 }
                 Some(request) = requests.recv() => {
-                    let _ = request.reply.send(self.reload(Trigger::Http(request.from)));
+                    let result = self.reload(Trigger::Http(request.from)).await;
+                    let _ = request.reply.send(result);
                 }
             }
         }
@@ -182,14 +277,21 @@ impl Reloader {
 
     /// Reloads the configuration, then the web configuration; the summary of both,
     /// or every problem of either.
-    fn reload(&mut self, who: Trigger) -> Result<String, String> {
-        let config = self.reload_config(who);
-        let web = match &self.web {
+    async fn reload(&mut self, who: Trigger) -> Result<String, String> {
+        let config = self.reload_config(who).await;
+        let web = match self.web.clone() {
             None => Ok(None),
-            Some(web) => web
-                .reload(who)
-                .map(|()| Some("web configuration reloaded".to_owned()))
-                .map_err(|problems| problems.join("\n")),
+            Some(web) => {
+                let result = blocking(move || web.reload(who))
+                    .await
+                    .unwrap_or_else(|why| {
+                        Err(vec![format!("reloading the web configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")])
+                    });
+                self.exporter.web_config_loaded(result.is_ok());
+                result
+                    .map(|()| Some("web configuration reloaded".to_owned()))
+                    .map_err(|problems| problems.join("\n"))
+            }
         };
         match (config, web) {
             (Ok(summary), Ok(None)) => Ok(summary),
@@ -199,35 +301,57 @@ impl Reloader {
         }
     }
 
-    fn reload_config(&mut self, who: Trigger) -> Result<String, String> {
-        match self.source.load() {
-            Err(error) => {
-                self.exporter.reload_failed();
-                let problems = error.problems();
-                for problem in &problems {
-                    tracing::error!(trigger = %who, problem = %problem, "configuration reload failed; keeping the running configuration");
-                }
-                audit::config_reload_failed(who, &problems);
-                Err(error.to_string())
-            }
-            Ok(config) => {
-                let changes = self.scheduler.apply(&config.targets, config.concurrency);
-                self.exporter
-                    .loaded(config.targets.len(), SystemTime::now());
-                audit::config_reloaded(who, &changes.added, &changes.removed, &changes.changed);
-                *self
-                    .config
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
-                Ok(format!(
-                    "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
-                    changes.added.len(),
-                    changes.removed.len(),
-                    changes.changed.len(),
-                    changes.kept
+    async fn reload_config(&mut self, who: Trigger) -> Result<String, String> {
+        let source = self.config_source.clone();
+        let config = match blocking(move || source.load()).await {
+            Ok(Ok(config)) => config,
+            Ok(Err(error)) => return Err(self.failed(who, error.problems())),
+            Err(why) => {
+                return Err(self.failed(
+                    who,
+                    vec![format!("loading the configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")],
                 ))
             }
+        };
+        let sources = sources(&config, &self.own);
+        let concurrency = config.concurrency;
+        let scheduler = &mut self.scheduler;
+        let changes = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            scheduler.apply(sources, concurrency)
+        })) {
+            Ok(changes) => changes,
+            Err(panic) => {
+                let why = panic_message(&*panic);
+                return Err(self.failed(
+                    who,
+                    vec![format!("applying the configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")],
+                ));
+            }
+        };
+        self.exporter
+            .loaded(config.targets.len(), SystemTime::now());
+        audit::config_reloaded(who, &changes.added, &changes.removed, &changes.changed);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+        Ok(format!(
+            "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
+            changes.added.len(),
+            changes.removed.len(),
+            changes.changed.len(),
+            changes.kept
+        ))
+    }
+
+    /// Reports a failed reload everywhere; the problems, one per line.
+    fn failed(&self, who: Trigger, problems: Vec<String>) -> String {
+        self.exporter.reload_failed();
+        for problem in &problems {
+            tracing::error!(trigger = %who, problem = %problem, "configuration reload failed; keeping the running configuration");
         }
+        audit::config_reload_failed(who, &problems);
+        problems.join("\n")
     }
 }
 
@@ -283,9 +407,4 @@ pub fn check_config(path: &Path) -> Result<usize, Vec<String>> {
     Config::load(path)
         .map(|c| c.targets.len())
         .map_err(|e| e.problems())
-}
-
-/// The names of `targets`, for set operations.
-pub fn names(targets: &[Arc<crate::config::TargetSpec>]) -> HashSet<&str> {
-    targets.iter().map(|t| t.name.as_str()).collect()
 }

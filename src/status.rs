@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::metrics::collector::unix_seconds;
 use crate::probe::outcome::{AddressOutcome, Verdict};
-use crate::store::Entry;
+use crate::store::{Entry, Observation};
 
 /// One line of the page.
 struct Line<'a> {
@@ -25,11 +25,11 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
     let now = unix_seconds(now);
     let mut lines: Vec<Line<'_>> = entries
         .iter()
-        .flat_map(|e| {
-            e.outcome
+        .flat_map(|e| match &e.observation {
+            Observation::Endpoint { spec, outcome } => outcome
                 .addresses
                 .iter()
-                .map(move |a| line(&e.spec.name, a, now))
+                .map(move |a| line(&spec.name, a, now)),
         })
         .collect();
     lines.sort_by(|a, b| {

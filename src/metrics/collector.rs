@@ -1,15 +1,18 @@
-//! Per-target series: label sets prepared once per probe, values rendered at scrape time.
+//! Per-target series: label sets prepared once per observation, values rendered at
+//! scrape time, a chunk at a time.
 //!
-//! [`PreparedTarget::new`] runs when a probe finishes: it escapes every label set and
-//! keeps only numbers and static strings beside them. [`render`] and [`render_chunked`]
-//! then write every per-target family from a store snapshot and a scrape-time `now`,
-//! so the expiry gauges are computed from the stored notAfter, never frozen at probe
-//! time, and a scrape costs little more than copying prepared text. A scrape first
-//! gathers what it reads of every target into one contiguous `Frame`, so that the
-//! pass over all targets that each family takes reads memory in order.
+//! The [`Collector`] owns the prepared series: [`PreparedTarget::new`] escapes every
+//! label set of a store entry once and keeps only numbers and static strings beside
+//! them, and the collector keeps it until the entry is replaced (by its sequence
+//! number). A scrape copies what it renders of every target into one contiguous,
+//! self-contained [`Frame`], so that the pass over all targets that each family takes
+//! reads memory in order and nothing of the store is held while a client reads. A
+//! [`Render`] then writes the families from the frame and a scrape-time `now`, so the
+//! expiry gauges are computed from the stored notAfter, never frozen at probe time, in
+//! chunks of a size the caller chooses: the body is produced as the client takes it.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::names::*;
@@ -18,7 +21,7 @@ use crate::cert::ParsedCert;
 use crate::config::TargetSpec;
 use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, Verdict};
 use crate::shared::Shared;
-use crate::store::Entry;
+use crate::store::{Counts, Entry, Observation};
 
 /// The longest value of a certificate label; longer ones are cut.
 pub const MAX_LABEL_VALUE: usize = 256;
@@ -57,7 +60,6 @@ struct Facts {
     /// The earliest notAfter of the presented chain.
     chain_not_after: Option<i64>,
     verified_path_not_after: Option<i64>,
-    ip: Option<IpAddr>,
     successes: u64,
     failures: u64,
 }
@@ -102,11 +104,19 @@ const RESULT_SUCCESS: &str = "result=\"success\"";
 const RESULT_FAILURE: &str = "result=\"failure\"";
 
 impl PreparedTarget {
-    /// Prepares the series of `outcome`; counters continue from `previous`.
-    pub fn new(
+    /// Prepares the series of a store entry.
+    pub fn new(entry: &Entry) -> Self {
+        match &entry.observation {
+            Observation::Endpoint { spec, outcome } => Self::of_probe(spec, outcome, |i| {
+                entry.counts.get(i).copied().unwrap_or_default()
+            }),
+        }
+    }
+
+    fn of_probe(
         spec: &TargetSpec,
         outcome: &ProbeOutcome,
-        previous: Option<&PreparedTarget>,
+        counts: impl Fn(usize) -> Counts,
     ) -> Self {
         let mut base = String::with_capacity(64);
         push_label(&mut base, LABEL_TARGET, &spec.name);
@@ -116,23 +126,57 @@ impl PreparedTarget {
         let rows = outcome
             .addresses
             .iter()
-            .map(|address| {
-                let earlier = previous
-                    .and_then(|p| p.rows.iter().map(|r| &r.facts).find(|f| f.ip == address.ip));
-                Row::new(&base, spec.interval, address, earlier)
-            })
+            .enumerate()
+            .map(|(i, address)| Row::new(&base, spec.interval, address, counts(i)))
             .collect();
         Self { rows }
     }
 }
 
+/// Prepared series, kept per target until its store entry is replaced.
+#[derive(Debug, Default)]
+pub struct Collector {
+    prepared: Mutex<HashMap<String, (u64, Arc<PreparedTarget>)>>,
+}
+
+impl Collector {
+    /// The prepared series of `entries` (a store snapshot), preparing
+    /// those whose entry is new and forgetting those of targets no longer stored.
+    pub fn prepare(&self, entries: &[Arc<Entry>]) -> Vec<Arc<PreparedTarget>> {
+        let mut cache = self
+            .prepared
+            .lock()
+            // Nothing panics while the lock is held; the map stays consistent.
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let prepared = entries
+            .iter()
+            .map(|entry| match cache.get(entry.name()) {
+                Some((seq, series)) if *seq == entry.seq => series.clone(),
+                _ => {
+                    let series = Arc::new(PreparedTarget::new(entry));
+                    cache.insert(entry.name().to_owned(), (entry.seq, series.clone()));
+                    series
+                }
+            })
+            .collect();
+        if cache.len() > entries.len() {
+            let stored: std::collections::HashSet<&str> =
+                entries.iter().map(|e| e.name()).collect();
+            cache.retain(|name, _| stored.contains(name.as_str()));
+        }
+        prepared
+    }
+
+    /// Appends every per-target family of `entries` to `out`, with expiry computed at
+    /// `now`, in one go.
+    pub fn render(&self, entries: &[Arc<Entry>], now: SystemTime, out: &mut String) {
+        let mut render = Render::new(Frame::new(&self.prepare(entries)), now, Scope::Scheduled);
+        while render.next_chunk(out, usize::MAX) {}
+    }
+}
+
 impl Row {
-    fn new(
-        base: &str,
-        interval: Duration,
-        address: &AddressOutcome,
-        earlier: Option<&Facts>,
-    ) -> Self {
+    fn new(base: &str, interval: Duration, address: &AddressOutcome, counts: Counts) -> Self {
         let mut labels = base.to_owned();
         let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         push_label(&mut labels, LABEL_IP, &ip);
@@ -153,7 +197,6 @@ impl Row {
             push_label(&mut pairs, "cipher", tls.cipher);
             pairs.into_boxed_str()
         });
-        let success = address.success();
         let facts = Facts {
             handshake_ok: address.handshake_ok(),
             verified,
@@ -165,9 +208,8 @@ impl Row {
             interval: interval.as_secs_f64(),
             chain_not_after: certs.iter().filter_map(|c| c.not_after).min(),
             verified_path_not_after,
-            ip: address.ip,
-            successes: earlier.map_or(0, |f| f.successes) + u64::from(success),
-            failures: earlier.map_or(0, |f| f.failures) + u64::from(!success),
+            successes: counts.successes,
+            failures: counts.failures,
         };
         Self {
             labels: labels.into_boxed_str(),
@@ -273,21 +315,34 @@ pub fn unix_seconds(time: SystemTime) -> f64 {
 /// How a family's samples are drawn from one row, given `now` in whole Unix seconds.
 type Samples = fn(&View<'_>, i64, &mut Family<'_>);
 
-/// One scrape's copy of every row, laid out in order in a few contiguous buffers.
+/// Which families a render writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every family: the scheduled targets of `/metrics`.
+    Scheduled,
+    /// Not the families that describe the schedule (`certwatch_probes_total`,
+    /// `certwatch_probe_interval_seconds`): one ad-hoc probe, as `/probe` answers.
+    AdHoc,
+}
+
+/// One scrape's copy of every row, laid out in order in a few contiguous buffers and
+/// owning what it holds, so a scrape keeps nothing of the store while its client reads.
 ///
-/// Each family is written by its own pass over every row. The rows sit wherever the
-/// heap put them when their probe finished, so reading them in place costs several
+/// Each family is written by its own pass over every row. The prepared rows sit wherever
+/// the heap put them when their probe finished, so reading them in place costs several
 /// cache misses per row per pass; copying what rendering reads once per scrape (a few
 /// MB at 10,000 targets, freed after) makes every pass a sequential read. At 10,000
 /// targets on a heap shaped by re-probes this halves the CPU of a scrape.
-struct Frame<'a> {
+#[derive(Debug)]
+pub struct Frame {
     /// Every row's label set and TLS labels, back to back.
     text: String,
-    certs: Vec<CertView<'a>>,
+    certs: Vec<CertView>,
     rows: Vec<RowSpans>,
 }
 
 /// Where a row's parts are in its [`Frame`].
+#[derive(Debug)]
 struct RowSpans {
     labels: std::ops::Range<usize>,
     tls: Option<std::ops::Range<usize>>,
@@ -299,7 +354,7 @@ struct RowSpans {
 struct View<'a> {
     labels: &'a str,
     tls: Option<&'a str>,
-    certs: &'a [CertView<'a>],
+    certs: &'a [CertView],
     facts: &'a Facts,
 }
 
@@ -312,32 +367,62 @@ impl std::ops::Deref for View<'_> {
 }
 
 /// A certificate as one family's pass reads it.
-struct CertView<'a> {
+#[derive(Debug)]
+struct CertView {
     depth: &'static str,
-    info: &'a str,
+    info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
 }
 
-impl<'a> Frame<'a> {
-    fn new(entries: &'a [Arc<Entry>]) -> Self {
-        let rows_in = || entries.iter().flat_map(|e| e.series.rows.iter());
-        let (rows, text_len, certs_len) = rows_in().fold((0, 0, 0), |(n, t, c), row| {
-            let tls = row.tls.as_deref().map_or(0, str::len);
-            (n + 1, t + row.labels.len() + tls, c + row.certs.len())
-        });
+/// The sizes of a frame's buffers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sizes {
+    rows: usize,
+    text: usize,
+    certs: usize,
+}
+
+impl Sizes {
+    fn of(prepared: &[Arc<PreparedTarget>]) -> Self {
+        prepared
+            .iter()
+            .flat_map(|p| p.rows.iter())
+            .fold(Sizes::default(), |s, row| Sizes {
+                rows: s.rows + 1,
+                text: s.text + row.labels.len() + row.tls.as_deref().map_or(0, str::len),
+                certs: s.certs + row.certs.len(),
+            })
+    }
+
+    fn bytes(self) -> usize {
+        self.text
+            + self.certs * std::mem::size_of::<CertView>()
+            + self.rows * std::mem::size_of::<RowSpans>()
+    }
+}
+
+impl Frame {
+    /// The bytes a frame of `prepared` holds, to budget before building it.
+    pub fn bytes_for(prepared: &[Arc<PreparedTarget>]) -> usize {
+        Sizes::of(prepared).bytes()
+    }
+
+    /// Copies every row of `prepared`.
+    pub fn new(prepared: &[Arc<PreparedTarget>]) -> Self {
+        let sizes = Sizes::of(prepared);
         let mut frame = Frame {
-            text: String::with_capacity(text_len),
-            certs: Vec::with_capacity(certs_len),
-            rows: Vec::with_capacity(rows),
+            text: String::with_capacity(sizes.text),
+            certs: Vec::with_capacity(sizes.certs),
+            rows: Vec::with_capacity(sizes.rows),
         };
-        for row in rows_in() {
+        for row in prepared.iter().flat_map(|p| p.rows.iter()) {
             let labels = frame.push_text(&row.labels);
             let tls = row.tls.as_deref().map(|tls| frame.push_text(tls));
             let first_cert = frame.certs.len();
             frame.certs.extend(row.certs.iter().map(|c| CertView {
                 depth: c.depth,
-                info: &c.info,
+                info: c.info.clone(),
                 not_before: c.not_before,
                 not_after: c.not_after,
             }));
@@ -351,24 +436,29 @@ impl<'a> Frame<'a> {
         frame
     }
 
+    /// The bytes this frame holds.
+    pub fn bytes(&self) -> usize {
+        Sizes {
+            rows: self.rows.capacity(),
+            text: self.text.capacity(),
+            certs: self.certs.capacity(),
+        }
+        .bytes()
+    }
+
     fn push_text(&mut self, text: &str) -> std::ops::Range<usize> {
         let start = self.text.len();
         self.text.push_str(text);
         start..self.text.len()
     }
 
-    /// Every row, ready for the passes: slicing once here keeps the slice checks out
-    /// of every pass.
-    fn views(&self) -> Vec<View<'_>> {
-        self.rows
-            .iter()
-            .map(|r| View {
-                labels: &self.text[r.labels.clone()],
-                tls: r.tls.clone().map(|t| &self.text[t]),
-                certs: &self.certs[r.certs.clone()],
-                facts: &r.facts,
-            })
-            .collect()
+    fn view<'a>(&'a self, row: &'a RowSpans) -> View<'a> {
+        View {
+            labels: &self.text[row.labels.clone()],
+            tls: row.tls.clone().map(|t| &self.text[t]),
+            certs: &self.certs[row.certs.clone()],
+            facts: &row.facts,
+        }
     }
 }
 
@@ -411,7 +501,7 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
     }),
     (CERT_INFO, "gauge", "1 per presented certificate, with its identity.", |r, _, f| {
         for cert in r.certs {
-            f.sample(r.labels, &[cert.depth, cert.info], Value::Int(1));
+            f.sample(r.labels, &[cert.depth, &cert.info], Value::Int(1));
         }
     }),
     (CERT_NOT_AFTER, "gauge", "notAfter of the presented certificate at depth, Unix seconds.", |r, _, f| {
@@ -467,47 +557,75 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
     }),
 ];
 
-/// Appends every per-target family of `entries` to `out`, with expiry computed at `now`.
-pub fn render(entries: &[Arc<Entry>], now: SystemTime, out: &mut String) {
-    render_chunked(entries, now, out, usize::MAX, &mut |_| {});
+/// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
+const SCHEDULE_FAMILIES: [&str; 2] = [PROBE_INTERVAL, PROBES_TOTAL];
+
+/// Writes the per-target families of a [`Frame`], a chunk at a time.
+#[derive(Debug)]
+pub struct Render {
+    frame: Frame,
+    /// Unix seconds at the scrape.
+    now: i64,
+    scope: Scope,
+    /// The family being written, as an index into `FAMILIES`.
+    family: usize,
+    /// The next row of that family.
+    row: usize,
+    /// Whether that family's header is written.
+    started: bool,
 }
 
-/// As [`render`], but hands `out` to `emit` whenever it holds at least `chunk` bytes,
-/// so a large exposition is sent in pieces instead of built whole in memory.
-pub fn render_chunked(
-    entries: &[Arc<Entry>],
-    now: SystemTime,
-    out: &mut String,
-    chunk: usize,
-    emit: &mut dyn FnMut(String),
-) {
-    let now = unix_seconds(now).floor() as i64;
-    let frame = Frame::new(entries);
-    let views = frame.views();
-    for (name, kind, help, samples) in FAMILIES {
-        let mut family = Family::new(out, name, kind, help);
-        for view in &views {
-            samples(view, now, &mut family);
-            let out = family.out();
-            if out.len() >= chunk {
-                emit(std::mem::replace(
-                    out,
-                    String::with_capacity(chunk + chunk / 4),
-                ));
-            }
+impl Render {
+    /// A render of `frame` with expiry at `now`.
+    pub fn new(frame: Frame, now: SystemTime, scope: Scope) -> Self {
+        Self {
+            frame,
+            now: unix_seconds(now).floor() as i64,
+            scope,
+            family: 0,
+            row: 0,
+            started: false,
         }
+    }
+
+    /// The bytes the frame holds.
+    pub fn frame_bytes(&self) -> usize {
+        self.frame.bytes()
+    }
+
+    /// Appends samples to `out` until it holds at least `limit` bytes or everything is
+    /// written; whether more remains.
+    pub fn next_chunk(&mut self, out: &mut String, limit: usize) -> bool {
+        while let Some((name, kind, help, samples)) = FAMILIES.get(self.family) {
+            if self.scope == Scope::AdHoc && SCHEDULE_FAMILIES.contains(name) {
+                self.family += 1;
+                continue;
+            }
+            let mut family = Family::resume(out, name, kind, help, self.started);
+            while let Some(row) = self.frame.rows.get(self.row) {
+                samples(&self.frame.view(row), self.now, &mut family);
+                self.row += 1;
+                if family.out().len() >= limit {
+                    self.started = family.started();
+                    return true;
+                }
+            }
+            self.family += 1;
+            self.row = 0;
+            self.started = false;
+        }
+        false
     }
 }
 
-/// Renders one probe outcome alone, as `GET /probe` answers.
+/// Renders one probe outcome alone, as `GET /probe` answers: no schedule families.
 pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
-    let entry = Entry {
-        spec: Arc::new(spec.clone()),
-        outcome: outcome.clone(),
-        series: PreparedTarget::new(spec, outcome, None),
-    };
+    let prepared = Arc::new(PreparedTarget::of_probe(spec, outcome, |_| {
+        Counts::default()
+    }));
+    let mut render = Render::new(Frame::new(&[prepared]), now, Scope::AdHoc);
     let mut out = String::new();
-    render(&[Arc::new(entry)], now, &mut out);
+    while render.next_chunk(&mut out, usize::MAX) {}
     out
 }
 
@@ -535,7 +653,7 @@ mod tests {
         handshake: Result<TlsParams, Failure>,
     ) -> AddressOutcome {
         AddressOutcome {
-            ip: Some(IpAddr::from([127, 0, 0, 1])),
+            ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
             finished_at: SystemTime::now(),
             duration: Duration::from_millis(5),
             phases: PhaseTimes::default(),
@@ -572,24 +690,23 @@ mod tests {
             ),
             address(vec![cert("one-leaf")], tls()),
         ];
-        let entries: Vec<Arc<Entry>> = config
-            .targets
-            .iter()
-            .zip(outcomes)
-            .map(|(spec, address)| {
-                let outcome = ProbeOutcome {
+        let store = crate::store::Store::default();
+        for (spec, address) in config.targets.iter().zip(outcomes) {
+            let observation = Observation::Endpoint {
+                spec: spec.clone(),
+                outcome: ProbeOutcome {
                     addresses: vec![address],
-                };
-                let series = PreparedTarget::new(spec, &outcome, None);
-                Arc::new(Entry {
-                    spec: spec.clone(),
-                    outcome,
-                    series,
-                })
-            })
-            .collect();
+                },
+            };
+            store.record(observation, || true);
+        }
+        let mut entries = store.snapshot();
+        // File order, not the store's name order.
+        let order = ["two", "failed", "one"];
+        entries.sort_by_key(|e| order.iter().position(|n| *n == e.name()));
         let mut out = String::new();
-        render(&entries, SystemTime::now(), &mut out);
+        let collector = Collector::default();
+        collector.render(&entries, SystemTime::now(), &mut out);
 
         let lines = |family: &str| -> Vec<&str> {
             out.lines()
@@ -638,6 +755,91 @@ mod tests {
                 " 1"
             }
         )));
+    }
+
+    fn stored(n: usize) -> Vec<Arc<Entry>> {
+        let yaml: String = (0..n)
+            .map(|i| format!("  - {{address: \"127.0.0.1:{}\"}}\n", i + 1))
+            .collect();
+        let config = Config::from_yaml(&format!("targets:\n{yaml}"), "t.yml", Path::new("."))
+            .expect("valid");
+        let store = crate::store::Store::default();
+        for spec in &config.targets {
+            let tls = Ok(TlsParams {
+                version: "TLSv1.3",
+                cipher: "TLS_AES_128_GCM_SHA256",
+            });
+            store.record(
+                Observation::Endpoint {
+                    spec: spec.clone(),
+                    outcome: ProbeOutcome {
+                        addresses: vec![address(vec![cert("leaf"), cert("ca")], tls)],
+                    },
+                },
+                || true,
+            );
+        }
+        store.snapshot()
+    }
+
+    #[test]
+    fn rendering_in_chunks_gives_the_same_text_as_in_one_go() {
+        let entries = stored(50);
+        let collector = Collector::default();
+        let now = SystemTime::now();
+        let mut whole = String::new();
+        collector.render(&entries, now, &mut whole);
+        let mut render = Render::new(
+            Frame::new(&collector.prepare(&entries)),
+            now,
+            Scope::Scheduled,
+        );
+        let (mut pieced, mut chunks) = (String::new(), 0);
+        loop {
+            let mut chunk = String::new();
+            let more = render.next_chunk(&mut chunk, 1000);
+            assert!(
+                chunk.len() < 1000 + 2048,
+                "a chunk stops after the row that reaches its limit: {}",
+                chunk.len()
+            );
+            pieced.push_str(&chunk);
+            chunks += 1;
+            if !more {
+                break;
+            }
+        }
+        assert!(chunks > 10, "{chunks} chunks");
+        assert_eq!(pieced, whole);
+        assert_eq!(whole.matches("# TYPE certwatch_cert_info gauge").count(), 1);
+    }
+
+    #[test]
+    fn prepared_series_are_kept_until_their_entry_is_replaced() {
+        let entries = stored(3);
+        let collector = Collector::default();
+        let first = collector.prepare(&entries);
+        let again = collector.prepare(&entries);
+        assert!(first.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+        let fewer = collector.prepare(&entries[..1]);
+        assert_eq!(fewer.len(), 1);
+        assert_eq!(
+            collector.prepared.lock().unwrap().len(),
+            1,
+            "removed targets are forgotten"
+        );
+    }
+
+    #[test]
+    fn an_ad_hoc_render_leaves_out_the_schedule_families() {
+        let entries = stored(1);
+        let Observation::Endpoint { spec, outcome } = &entries[0].observation;
+        let body = render_outcome(spec, outcome, SystemTime::now());
+        assert!(body.contains(CERT_EXPIRY));
+        assert!(
+            !body.contains(PROBES_TOTAL) && !body.contains(PROBE_INTERVAL),
+            "{body}"
+        );
     }
 
     #[test]

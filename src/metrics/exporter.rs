@@ -12,6 +12,7 @@ pub struct ExporterMetrics {
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     targets: IntGauge,
+    web_reload_successful: IntGauge,
 }
 
 impl Default for ExporterMetrics {
@@ -45,6 +46,11 @@ impl ExporterMetrics {
         )
         .expect("valid metric");
         let targets = IntGauge::new(TARGETS, "Configured targets.").expect("valid metric");
+        let web_reload_successful = IntGauge::new(
+            WEB_CONFIG_LAST_RELOAD_SUCCESSFUL,
+            "1 if the last (re)load of the web configuration (--web.config.file) and its files succeeded.",
+        )
+        .expect("valid metric");
         for metric in [&build_info, &reload_successful, &targets] {
             registry
                 .register(Box::new(metric.clone()))
@@ -58,6 +64,7 @@ impl ExporterMetrics {
             reload_successful,
             reload_success_timestamp,
             targets,
+            web_reload_successful,
         }
     }
 
@@ -72,6 +79,16 @@ impl ExporterMetrics {
     /// Records a failed reload; the running configuration stays.
     pub fn reload_failed(&self) {
         self.reload_successful.set(0);
+    }
+
+    /// Records whether the web configuration (re)loaded; the series exists from the
+    /// first call, so only with `--web.config.file`.
+    pub fn web_config_loaded(&self, ok: bool) {
+        // Registering twice is refused; the gauge is the same either way.
+        let _ = self
+            .registry
+            .register(Box::new(self.web_reload_successful.clone()));
+        self.web_reload_successful.set(i64::from(ok));
     }
 
     /// Appends the exposition of every exporter metric to `out`.

@@ -43,6 +43,8 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
     "certwatch_config_last_reload_success_timestamp_seconds";
 /// Configured targets.
 pub const TARGETS: &str = "certwatch_targets";
+/// 1 if the last web configuration (re)load succeeded.
+pub const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "certwatch_web_config_last_reload_successful";
 
 /// The configured name of a target.
 pub const LABEL_TARGET: &str = "target";

@@ -13,7 +13,8 @@
 //! - [`Web`] holds the running configuration ([`Active`]) and swaps in a new one on
 //!   reload: a file that does not load leaves the running one, and the certificate in
 //!   service, in place. [`Web::run`] polls the files named ([`watch`]) and reloads when
-//!   they change, and keeps `certwatch-self` ([`self_cert`]) current.
+//!   they change; [`self_cert`] is the source the scheduler runs to report
+//!   `certwatch-self`, again after each reload.
 //! - [`serve`] accepts connections (plain or TLS) for the router; [`layer`] applies
 //!   authentication and headers to every request.
 
@@ -26,18 +27,15 @@ pub mod serve;
 pub mod tls;
 pub mod watch;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::ServerConfig;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, Trigger};
 use crate::config::ConfigError;
-use crate::store::Store;
 use auth::Authenticator;
 use config::WebConfig;
 use tls::Serving;
@@ -140,35 +138,20 @@ impl Web {
         }
     }
 
-    /// Until `shutdown`: reloads when a watched file changes (once it has stayed the
+    /// Resolves at the next successful reload (one waiter: `certwatch-self`).
+    pub async fn reloaded(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Until `shutdown`: reloads when a watched file changes, once it has stayed the
     /// same for one poll, so that a certificate and its key written one after the
-    /// other load together), and keeps `certwatch-self` in `store` current for a
-    /// listener at `listen`.
+    /// other load together. Files are read on the blocking pool; `reported` hears
+    /// whether each reload succeeded.
     pub async fn run(
         self: Arc<Self>,
-        store: Arc<Store>,
-        listen: SocketAddr,
         shutdown: CancellationToken,
+        reported: impl Fn(bool) + Send + 'static,
     ) {
-        let spec = match self_cert::spec(listen) {
-            Ok(spec) => Some(Arc::new(spec)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot describe certwatch's own certificate as a target");
-                None
-            }
-        };
-        let record = |web: &Web| {
-            let serving = web.active().serving.clone();
-            let store = store.clone();
-            let spec = spec.clone();
-            async move {
-                if let (Some(serving), Some(spec)) = (serving, spec) {
-                    self_cert::record(&store, &spec, &serving, listen).await;
-                }
-            }
-        };
-        record(&self).await;
-        let mut next_check = Instant::now() + self_cert::INTERVAL;
         let mut polls = tokio::time::interval(watch::POLL_INTERVAL);
         polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen: Option<Stamps> = None;
@@ -176,24 +159,26 @@ impl Web {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = self.changed.notified() => {
-                    record(&self).await;
-                    next_check = Instant::now() + self_cert::INTERVAL;
-                }
-                _ = polls.tick() => {
-                    let active = self.active();
-                    let now = Stamps::of(&active.stamps.paths());
-                    let settled = seen.as_ref() == Some(&now);
-                    if now != active.stamps && settled && failed.as_ref() != Some(&now) {
-                        failed = self.reload(Trigger::FileChange).err().map(|_| now.clone());
-                    }
-                    seen = Some(now);
-                    if Instant::now() >= next_check {
-                        record(&self).await;
-                        next_check = Instant::now() + self_cert::INTERVAL;
-                    }
-                }
+                _ = polls.tick() => {}
             }
+            let active = self.active();
+            let paths = active.stamps.paths();
+            let Ok(now) = tokio::task::spawn_blocking(move || Stamps::of(&paths)).await else {
+                continue;
+            };
+            let settled = seen.as_ref() == Some(&now);
+            if now != active.stamps && settled && failed.as_ref() != Some(&now) {
+                let web = self.clone();
+                let reloaded =
+                    tokio::task::spawn_blocking(move || web.reload(Trigger::FileChange)).await;
+                reported(matches!(reloaded, Ok(Ok(()))));
+                failed = match reloaded {
+                    Ok(Ok(())) => None,
+                    // A failed or panicked reload is not retried until the files change again.
+                    Ok(Err(_)) | Err(_) => Some(now.clone()),
+                };
+            }
+            seen = Some(now);
         }
     }
 }

@@ -8,32 +8,57 @@
 //! new handshakes at once. On shutdown the loop stops accepting, handshakes under way
 //! are dropped, connections are asked to close once their responses are done, and
 //! [`serve`] returns when the last one has; bounding that drain is the caller's.
+//!
+//! Every connection is bounded whatever the client does: HTTP/1.1 must send a request's
+//! headers within [`HEADER_READ_TIMEOUT`]; HTTP/2 gets at most [`MAX_STREAMS`]
+//! concurrent streams, bounded headers and send buffers, and keep-alive pings; either
+//! is closed after [`IDLE_TIMEOUT`] without a request in flight. Each request carries
+//! its connection's [`Connection`] handle, with which a handler drops a connection whose
+//! response its client stopped reading.
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::http::{Request, Response};
 use axum::Router;
+use futures_util::future::BoxFuture;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
 use super::{tls, Web};
 use crate::audit;
+use crate::http::Connection;
 
 /// How long a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers (HTTP/1.1).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may stay open with no request in flight.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Concurrent HTTP/2 streams per connection.
+pub const MAX_STREAMS: u32 = 16;
+/// The largest HTTP/2 header list accepted.
+const MAX_HEADER_LIST: u32 = 16 * 1024;
+/// Bytes buffered per HTTP/2 stream for a client that does not read.
+const MAX_SEND_BUFFER: usize = 256 * 1024;
+/// HTTP/2 keep-alive: a ping after this much silence, and the wait for its answer.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a refused TLS client's last bytes are read after the alert, so that the
 /// close does not reset the connection and lose the alert (a TLS 1.3 client sends its
 /// request before the server has judged its certificate).
@@ -139,24 +164,155 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .max_send_buf_size(MAX_SEND_BUFFER)
+        .max_pending_accept_reset_streams(MAX_STREAMS as usize)
+        .keep_alive_interval(PING_INTERVAL)
+        .keep_alive_timeout(PING_TIMEOUT);
     let builder = if h2 {
         builder.http2_only()
     } else {
         builder.http1_only()
     };
+    let control = Connection::new();
+    let activity = Arc::new(Activity::default());
+    let service = PerConnection {
+        inner: service,
+        connection: control.clone(),
+        activity: activity.clone(),
+    };
     let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                tracing::trace!(error = %e, "connection ended with an error");
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-            return;
+            () = control.aborted() => return,
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(IDLE_TIMEOUT), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
         }
-        () = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
     }
-    if let Err(e) = connection.await {
-        tracing::trace!(error = %e, "connection ended with an error during shutdown");
+}
+
+/// The requests in flight on one connection.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    changed: Notify,
+}
+
+/// One request in flight, until its response body is done or dropped.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        InFlight(self.clone())
+    }
+
+    /// Resolves once no request has been in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                changed.await;
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(idle) => return,
+                () = changed => {}
+            }
+        }
+    }
+}
+
+/// The router of one connection: gives each request the connection's handle and
+/// counts it in flight until its response body ends.
+#[derive(Debug, Clone)]
+struct PerConnection {
+    inner: ConnService,
+    connection: Connection,
+    activity: Arc<Activity>,
+}
+
+impl<B> Service<Request<B>> for PerConnection
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Service::<Request<Body>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let in_flight = self.activity.start();
+        request.extensions_mut().insert(self.connection.clone());
+        let response = self.inner.call(request.map(Body::new));
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| {
+                Body::new(Counted {
+                    body,
+                    _in_flight: in_flight,
+                })
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request counted in flight until it is done.
+struct Counted {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
