@@ -3,34 +3,35 @@
 //! and its metrics must equal what `openssl s_client -starttls smtp` reports for the
 //! same endpoint: chain length, leaf serial, leaf notAfter, TLS version and verdict.
 //!
-//! Needs root and the Debian packages `postfix` and `openssl`. Without them the tests
-//! print "skipping: ..." and pass, except under `CI=true`, where they fail.
-
-mod support;
+//! Needs root and the Debian packages `postfix` and `openssl`; without them the tests
+//! are ignored, and fail under `CI=true` (see `support/tools.rs`).
 
 use certwatch::metrics::names::*;
-use support::daemon::{self, Chain};
-use support::openssl::{self, certwatch_chain_length, parse_openssl_date, T};
-use support::pki::Ca;
-use support::postfix::Postfix;
-use support::Harness;
 
-#[tokio::test]
-async fn postfix_starttls_chain_matches_openssl_s_client() {
+use crate::support::daemon::{self, Chain};
+use crate::support::openssl::{self, certwatch_chain_length, T};
+use crate::support::pki::Ca;
+use crate::support::postfix::{Postfix, POSTFIX};
+use crate::support::tools::{trial, Trial, OPENSSL, ROOT};
+use crate::support::Harness;
+
+pub fn trials() -> Vec<Trial> {
+    let needs = &[POSTFIX, ROOT, OPENSSL];
+    vec![
+        trial!(needs, async starttls_chain_matches_openssl_s_client),
+        trial!(needs, async without_tls_reports_starttls_not_offered),
+    ]
+}
+
+async fn starttls_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("postfix", Postfix::start(Some(&chain.server_tls())).await)
-    else {
-        return;
-    };
+    let server = daemon::running(Postfix::start(Some(&chain.server_tls())).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "smtp", &chain, &|| server.log())
         .await;
 }
 
-#[tokio::test]
-async fn postfix_without_tls_reports_starttls_not_offered() {
-    let Some(server) = daemon::started("postfix", Postfix::start(None).await) else {
-        return;
-    };
+async fn without_tls_reports_starttls_not_offered() {
+    let server = daemon::running(Postfix::start(None).await);
     let h = Harness::new();
     let root = h.write("root.pem", &Ca::root("unused root").pem);
 
@@ -72,10 +73,4 @@ async fn postfix_without_tls_reports_starttls_not_offered() {
         "openssl s_client:\n{}",
         openssl.text
     );
-}
-
-#[test]
-fn openssl_dates_parse_to_unix_seconds() {
-    assert_eq!(parse_openssl_date("Nov 22 19:40:57 2027 GMT"), 1826912457);
-    assert_eq!(parse_openssl_date("Feb  3 00:00:00 2026 GMT"), 1770076800);
 }
