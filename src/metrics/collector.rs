@@ -843,6 +843,61 @@ mod tests {
     }
 
     #[test]
+    fn probe_counters_resume_when_an_address_comes_back() {
+        let config = Config::from_yaml(
+            "targets:\n  - {address: \"localhost:1\", name: t}\n",
+            "t.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let spec = config.targets[0].clone();
+        let refused = || {
+            Err(Failure::new(
+                FailureKind::Connect(ConnectReason::Refused),
+                "refused",
+            ))
+        };
+        let at = |ip: Option<std::net::IpAddr>| {
+            let mut a = address(vec![], refused());
+            a.ip = ip;
+            Observation::Endpoint {
+                spec: spec.clone(),
+                outcome: ProbeOutcome { addresses: vec![a] },
+            }
+        };
+        let store = crate::store::Store::default();
+        let collector = Collector::default();
+        let ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+        let failures = |store: &crate::store::Store| {
+            let mut out = String::new();
+            collector.render(&store.snapshot(), SystemTime::now(), &mut out);
+            out.lines()
+                .filter(|l| l.starts_with(PROBES_TOTAL) && l.contains("result=\"failure\""))
+                .map(|l| {
+                    (
+                        label(l, "ip").to_owned(),
+                        l.rsplit(' ').next().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        store.record(at(ip), || true);
+        assert_eq!(failures(&store), [("127.0.0.1".to_owned(), "1".to_owned())]);
+        store.record(at(None), || true);
+        assert_eq!(
+            failures(&store),
+            [(String::new(), "1".to_owned())],
+            "a resolve failure is its own series"
+        );
+        store.record(at(ip), || true);
+        assert_eq!(
+            failures(&store),
+            [("127.0.0.1".to_owned(), "2".to_owned())],
+            "the address's counter resumes, it does not restart"
+        );
+    }
+
+    #[test]
     fn dns_names_are_comma_wrapped_and_bounded() {
         assert_eq!(
             dns_names_value(&["a.example".into(), "b.example".into()]),
