@@ -2,7 +2,7 @@
 //!
 //! [`router`] builds them over [`HttpState`]. `/metrics` ([`scrape`]) renders from the
 //! store as the client reads, within a memory budget and a deadline, and never waits on
-//! a probe; `/probe` ([`probe`]) runs `probe::run` under the shared concurrency limit,
+//! a probe; `/probe` (`http::probe`) runs `probe::run` under the shared concurrency limit,
 //! once `probe_gate` has admitted the request, all within the scrape timeout. Reloads
 //! are sent to the app, which owns the configuration. Handlers read the client's
 //! address from `ConnectInfo<SocketAddr>` and their [`Connection`] from the request's
