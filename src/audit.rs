@@ -1,5 +1,6 @@
 //! Audit events: who changed certwatch's configuration, who failed to authenticate,
-//! and whose `/probe` requests were refused.
+//! whose credentials were not checked because authentication was busy, and whose
+//! `/probe` requests were refused.
 //!
 //! Each event is one `tracing` event with the target [`TARGET`] (`certwatch::audit`),
 //! the field `audit = true` and an `event` field naming it, so that a log pipeline can
@@ -128,6 +129,32 @@ pub fn auth_failed(client: SocketAddr, method: Method, user: &str, reason: &str,
         reason,
         detail,
         "authentication failed"
+    );
+}
+
+/// A client's credentials were not checked because authentication was busy (see
+/// `web::auth`): it was answered `status` (429 or 503) with `Retry-After`. `user` is
+/// the name it gave; `reason` a short fixed word; `suppressed` counts earlier such
+/// refusals (of any client) not logged one by one.
+pub fn auth_refused(
+    client: SocketAddr,
+    method: Method,
+    user: &str,
+    reason: &str,
+    status: u16,
+    suppressed: u64,
+) {
+    tracing::warn!(
+        target: TARGET,
+        audit = true,
+        event = "auth_refused",
+        client = %client,
+        method = method.as_str(),
+        user = %clean(user),
+        reason,
+        status,
+        suppressed,
+        "authentication busy: credentials not checked"
     );
 }
 
