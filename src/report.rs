@@ -318,7 +318,7 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: f64) -> V
                 "fingerprint_sha256": cert.fingerprint_sha256,
             }),
             Err(e) => {
-                json!({ "depth": depth, "error": e, "fingerprint_sha256": cert.fingerprint_sha256 })
+                json!({ "depth": depth, "error": e.to_string(), "fingerprint_sha256": cert.fingerprint_sha256 })
             }
         })
         .collect();
