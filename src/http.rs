@@ -125,7 +125,11 @@ async fn metrics(State(state): State<HttpState>) -> Response {
 }
 
 async fn status_page(State(state): State<HttpState>) -> Html<String> {
-    Html(status::render(&state.store.snapshot(), SystemTime::now()))
+    Html(status::render(
+        &state.store.snapshot(),
+        crate::severity::Thresholds::DEFAULT,
+        SystemTime::now(),
+    ))
 }
 
 /// The query of `GET /probe`.

@@ -21,7 +21,9 @@
 //!   basic auth), serves it, and reports its certificate as the target
 //!   `certwatch-self`. [`audit`] logs who reloaded, who failed to authenticate and
 //!   whose `/probe` was refused. [`app`] wires them together; [`cli`] parses the
-//!   command line; [`report`] formats `certwatch check`.
+//!   command line; [`report`] formats `certwatch check`. [`severity`] judges an
+//!   address for `check` and the status page alike; [`printable`] escapes peer text
+//!   before a person sees it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -33,10 +35,12 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod printable;
 pub mod probe;
 pub mod probe_gate;
 pub mod report;
 pub mod scheduler;
+pub mod severity;
 pub mod shared;
 pub mod status;
 pub mod store;
