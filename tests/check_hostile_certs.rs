@@ -8,6 +8,7 @@ mod support;
 
 use std::process::{Command, Output};
 
+use certwatch::metrics::names::{CERT_EXPIRY, CERT_NOT_AFTER, CERT_NOT_BEFORE};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     SigningKey as _,
@@ -62,18 +63,29 @@ impl TestCa {
 
     /// `der` with its serial's content octets and its notAfter replaced, signed again.
     fn reshape(&self, der: &[u8], serial: Option<&[u8]>, not_after: Option<(u8, &str)>) -> Vec<u8> {
+        self.reshape_validity(der, serial, None, not_after)
+    }
+
+    /// `der` with its serial, notBefore and notAfter replaced where given, signed again.
+    fn reshape_validity(
+        &self,
+        der: &[u8],
+        serial: Option<&[u8]>,
+        not_before: Option<(u8, &str)>,
+        not_after: Option<(u8, &str)>,
+    ) -> Vec<u8> {
         let outer = children(content(der));
         let mut tbs = children(content(&outer[0]));
         if let Some(serial) = serial {
             tbs[1] = tlv(0x02, serial);
         }
-        if let Some((tag, text)) = not_after {
-            let validity = children(content(&tbs[4]));
-            tbs[4] = tlv(
-                0x30,
-                &[validity[0].clone(), tlv(tag, text.as_bytes())].concat(),
-            );
+        let mut validity = children(content(&tbs[4]));
+        for (at, time) in [(0, not_before), (1, not_after)] {
+            if let Some((tag, text)) = time {
+                validity[at] = tlv(tag, text.as_bytes());
+            }
         }
+        tbs[4] = tlv(0x30, &validity.concat());
         let tbs = tlv(0x30, &tbs.concat());
         let mut signature = vec![0u8];
         signature.extend(self.key.sign(&tbs).expect("signature"));
@@ -263,4 +275,46 @@ async fn a_date_that_does_not_exist_is_a_clear_reason_not_a_guess() {
         "{text}"
     );
     assert!(!text.contains("days_left="), "no made-up number: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_and_last_representable_dates_are_exact_in_check_and_metrics() {
+    let ca = TestCa::new("far CA");
+    let (leaf, key) = ca.leaf("far leaf", &["localhost"]);
+    // GeneralizedTime year 0000 and 99991231235959Z, RFC 5280's "no well-defined
+    // expiration date".
+    let leaf = ca.reshape_validity(
+        &leaf,
+        None,
+        Some((0x18, "00000101000000Z")),
+        Some((0x18, "99991231235959Z")),
+    );
+    let out = check(&ca, leaf.clone(), &key, &[]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("  Valid:      0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z (")
+            && text.contains(" days left; no well-defined expiration date (RFC 5280))"),
+        "{text}"
+    );
+    // webpki cannot represent a notBefore before 1970 and refuses to verify it: the
+    // verdict says so, and nothing is guessed.
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("Verified:     no, "), "{text}");
+
+    let pem_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let server = TlsServer::start(ServerSpec::new(vec![CertificateDer::from(leaf)], pem_key)).await;
+    let h = Harness::new();
+    h.write("ca.pem", &ca.pem);
+    let (_, scrape) = h
+        .probe(&format!(
+            "defaults: {{trust: none, tls: {{ca_file: ca.pem}}}}\ntargets:\n  - {{address: \"{}\", name: far, server_name: localhost}}\n",
+            server.address()
+        ))
+        .await;
+    let labels = [("target", "far"), ("depth", "0")];
+    assert_eq!(scrape.value(CERT_NOT_BEFORE, &labels), -62_167_219_200.0);
+    assert_eq!(scrape.value(CERT_NOT_AFTER, &labels), 253_402_300_799.0);
+    let left = scrape.value(CERT_EXPIRY, &labels);
+    let want = 253_402_300_799.0 - support::now_unix();
+    assert!((left - want).abs() < 120.0, "{left} vs {want}");
 }
