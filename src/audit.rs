@@ -6,8 +6,9 @@
 //! the field `audit = true` and an `event` field naming it, so that a log pipeline can
 //! route them apart (`--log-format json` writes both as JSON keys). The fields of each
 //! event are fixed here; callers only supply the facts. A password never reaches this
-//! module, and text a client chose (a user name, a target) is cut and its control
-//! characters escaped before it is logged.
+//! module, and text a client chose (a user name, a target) is cut and its control,
+//! bidirectional and format characters escaped ([`crate::printable`]) before it is
+//! logged; so is an error's detail, which can quote a client's certificate.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -127,7 +128,7 @@ pub fn auth_failed(client: SocketAddr, method: Method, user: &str, reason: &str,
         method = method.as_str(),
         user = %clean(user),
         reason,
-        detail,
+        detail = %crate::printable::Printable(detail),
         "authentication failed"
     );
 }
@@ -180,17 +181,14 @@ pub fn probe_refused(
     );
 }
 
-/// `text` cut to [`MAX_TEXT`] characters, with control characters escaped.
+/// `text` cut to [`MAX_TEXT`] characters, with control, bidirectional and format
+/// characters escaped.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
-    for c in text.chars().take(MAX_TEXT) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let cut = text
+        .char_indices()
+        .nth(MAX_TEXT)
+        .map_or(text, |(at, _)| &text[..at]);
+    crate::printable::printable(cut).into_owned()
 }
 
 #[cfg(test)]
@@ -201,6 +199,8 @@ mod tests {
     fn client_text_is_cut_and_control_characters_escaped() {
         assert_eq!(clean("alice"), "alice");
         assert_eq!(clean("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        assert_eq!(clean("user\u{202e}nimda"), "user\\u{202e}nimda");
+        assert_eq!(clean("\u{2066}x\u{200b}"), "\\u{2066}x\\u{200b}");
         assert_eq!(clean(&"x".repeat(1000)).len(), MAX_TEXT);
     }
 }

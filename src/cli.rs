@@ -72,10 +72,11 @@ pub struct CheckArgs {
     /// Bound on the whole probe.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: PromDuration,
-    /// WARNING when a presented certificate expires within this.
-    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    /// WARNING when a certificate that counts expires within this (the leaf and the
+    /// verified path; every presented certificate when the chain does not verify).
+    #[arg(long, value_name = "DURATION", default_value = "21d")]
     pub warn: PromDuration,
-    /// CRITICAL when a presented certificate expires within this.
+    /// CRITICAL when a certificate that counts expires within this.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub crit: PromDuration,
     /// Print one JSON document instead of text.

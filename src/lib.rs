@@ -27,7 +27,8 @@
 //!   (`--web.config.file`: TLS, client certificates, basic auth) and serves it.
 //!   [`audit`] logs who reloaded, who failed to authenticate and whose `/probe` was
 //!   refused. [`app`] wires them together; [`cli`] parses the command line; [`report`]
-//!   formats `certwatch check`.
+//!   formats `certwatch check`. [`severity`] judges an address for `check` and the
+//!   status page alike; [`printable`] escapes peer text before a person sees it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -40,10 +41,12 @@ pub mod config;
 pub mod http;
 pub mod limit;
 pub mod metrics;
+pub mod printable;
 pub mod probe;
 pub mod probe_gate;
 pub mod report;
 pub mod scheduler;
+pub mod severity;
 pub mod shared;
 pub mod source;
 pub mod status;

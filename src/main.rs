@@ -93,12 +93,15 @@ fn check(args: CheckArgs) -> ExitCode {
     let outcome = runtime.block_on(certwatch::probe::run(&spec));
     runtime.shutdown_background();
     let thresholds = Thresholds {
-        warn: args.warn.get(),
-        crit: args.crit.get(),
+        warning: args.warn.get(),
+        critical: args.crit.get(),
     };
     let now = std::time::SystemTime::now();
     if args.json {
-        println!("{:#}", report::json(&spec, &outcome, thresholds, now));
+        println!(
+            "{}",
+            report::json_text(&report::json(&spec, &outcome, thresholds, now))
+        );
     } else {
         print!("{}", report::text(&spec, &outcome, thresholds, now));
     }

@@ -59,7 +59,12 @@ async fn a_healthy_endpoint_is_ok_with_the_chain_described() {
         first.contains(" | days_left=89.") || first.contains(" | days_left=90."),
         "{first}"
     );
-    assert!(first.ends_with(";30;7"), "{first}");
+    // Nagios ranges: alert below 21 (warning) and below 7 (critical) days.
+    assert!(first.ends_with(";21:;7:"), "{first}");
+    assert!(
+        first.contains(": certificate 0 (CN=localhost, O=certwatch tests) expires in "),
+        "the limiting certificate is named: {first}"
+    );
     assert!(
         text.contains(&format!("Serial:     {}", leaf.serial_hex)),
         "{text}"
@@ -82,6 +87,9 @@ async fn a_certificate_inside_the_warning_window_is_a_warning() {
     assert!(stdout(&out).starts_with("CERTWATCH WARNING - "));
     // The same certificate with a narrower warning window is fine.
     let (out, _) = check_server(Validity::days(20), &["--warn", "10d"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The default window is 21 days (CONTRACT Part II section 8), not 30.
+    let (out, _) = check_server(Validity::days(25), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 

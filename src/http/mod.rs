@@ -100,7 +100,11 @@ async fn metrics(
 }
 
 async fn status_page(State(state): State<HttpState>) -> Html<String> {
-    Html(status::render(&state.store.snapshot(), SystemTime::now()))
+    Html(status::render(
+        &state.store.snapshot(),
+        crate::severity::Thresholds::DEFAULT,
+        SystemTime::now(),
+    ))
 }
 
 /// Prometheus' scrape timeout header.

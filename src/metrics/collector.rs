@@ -282,13 +282,16 @@ fn info_labels(cert: &Arc<ParsedCert>) -> Arc<str> {
 }
 
 /// `,a.example,b.example,`, keeping only the names that fit in [`MAX_DNS_NAMES_VALUE`].
+/// Each name is a [`list_item`](crate::cert::list_item) (`%` → `%25`, `,` → `%2C`), so
+/// a comma is always a separator and `.*,www\.example\.com,.*` matches that one name.
 fn dns_names_value(names: &[String]) -> String {
     let mut value = String::from(",");
     for name in names {
+        let name = crate::cert::list_item(name);
         if value.len() + name.len() + 1 > MAX_DNS_NAMES_VALUE {
             break;
         }
-        value.push_str(name);
+        value.push_str(&name);
         value.push(',');
     }
     if value.len() == 1 {
@@ -898,10 +901,21 @@ mod tests {
     }
 
     #[test]
-    fn dns_names_are_comma_wrapped_and_bounded() {
+    fn dns_names_are_comma_wrapped_escaped_and_bounded() {
         assert_eq!(
             dns_names_value(&["a.example".into(), "b.example".into()]),
             ",a.example,b.example,"
+        );
+        // One SAN with a comma is not two SANs; `%` is escaped so `%2C` stays itself.
+        let one = dns_names_value(&["a.example,b.example".into()]);
+        assert_eq!(one, ",a.example%2Cb.example,");
+        assert_ne!(
+            one,
+            dns_names_value(&["a.example".into(), "b.example".into()])
+        );
+        assert_eq!(
+            dns_names_value(&["100%2C.example".into(), "*.example".into()]),
+            ",100%252C.example,*.example,"
         );
         assert_eq!(dns_names_value(&[]), "");
         let many: Vec<String> = (0..500).map(|i| format!("host-{i}.example.com")).collect();
@@ -911,5 +925,9 @@ mod tests {
             "{}",
             value.len()
         );
+        // The bound counts the escaped length.
+        let commas = vec![",".repeat(300); 2];
+        let value = dns_names_value(&commas);
+        assert_eq!(value, format!(",{},", "%2C".repeat(300)));
     }
 }

@@ -50,7 +50,8 @@ async fn renders_worst_first_with_markup_escaped() {
     let root = Ca::root("page root");
     let inter = root.intermediate("page intermediate", Validity::days(365));
     let good = inter.leaf(&["localhost"], Validity::days(80));
-    let expiring = inter.leaf(&["localhost"], Validity::days(5));
+    // Inside the warning window (21 days), outside the critical one (7 days).
+    let expiring = inter.leaf(&["localhost"], Validity::days(14));
     let good_server = TlsServer::start(ServerSpec::new(good.chain(&[&inter]), good.key())).await;
     let expiring_server =
         TlsServer::start(ServerSpec::new(expiring.chain(&[&inter]), expiring.key())).await;
