@@ -190,7 +190,7 @@ async fn probe(
     }
     let mut spec = match config.adhoc_target(address, query.module.as_deref(), server_name) {
         Ok(spec) => spec,
-        Err(e) => return bad(e),
+        Err(e) => return bad(e.to_string()),
     };
     if let Some(limit) = scrape_timeout(&headers) {
         spec.timeout = spec.timeout.min(

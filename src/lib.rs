@@ -22,6 +22,9 @@
 //!   `certwatch-self`. [`audit`] logs who reloaded, who failed to authenticate and
 //!   whose `/probe` was refused. [`app`] wires them together; [`cli`] parses the
 //!   command line; [`report`] formats `certwatch check`.
+//! - Beneath them: [`fileread`] reads every file a configuration names (bounded, never
+//!   a FIFO or a device), and [`trust`] holds the trust anchors and TLS client
+//!   material that `config` loads and `probe` uses.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -31,6 +34,7 @@ pub mod audit;
 pub mod cert;
 pub mod cli;
 pub mod config;
+pub mod fileread;
 pub mod http;
 pub mod metrics;
 pub mod probe;
@@ -40,4 +44,5 @@ pub mod scheduler;
 pub mod shared;
 pub mod status;
 pub mod store;
+pub mod trust;
 pub mod web;
