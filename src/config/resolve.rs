@@ -843,4 +843,220 @@ mod tests {
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("10").is_err());
     }
+
+    /// The problems of `yaml`, each as `c.yml:L:C: message`; empty when valid.
+    fn problems(yaml: &str) -> Vec<String> {
+        match resolve(yaml, "c.yml", Path::new("/nonexistent-dir")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems(),
+        }
+    }
+
+    /// `yaml` has exactly one problem, at `position`, saying `what`.
+    fn refused(yaml: &str, position: &str, what: &str) {
+        let found = problems(yaml);
+        assert_eq!(found.len(), 1, "{yaml}: {found:#?}");
+        assert!(
+            found[0].starts_with(&format!("c.yml:{position}: ")) && found[0].contains(what),
+            "{yaml}: expected {what:?} at {position}, got {found:#?}"
+        );
+    }
+
+    fn accepted(yaml: &str) {
+        let found = problems(yaml);
+        assert!(found.is_empty(), "{yaml}: {found:#?}");
+    }
+
+    #[test]
+    fn concurrency_is_from_1_to_100000() {
+        accepted("concurrency: 1\n");
+        accepted("concurrency: 100000\n");
+        refused("concurrency: 0\n", "1:14", "use 1 to 100000");
+        refused(
+            "concurrency: 100001\n",
+            "1:14",
+            "concurrency is 100001, out of range",
+        );
+        // Passed `config check` and panicked `serve` (the semaphore's limit).
+        refused("concurrency: 2305843009213693952\n", "1:14", "out of range");
+        let negative = problems("concurrency: -1\n");
+        assert!(negative[0].starts_with("c.yml:1:14: "), "{negative:?}");
+    }
+
+    #[test]
+    fn probe_max_in_flight_is_from_1_to_100000() {
+        accepted("probe:\n  max_in_flight: 1\n");
+        accepted("probe:\n  max_in_flight: 100000\n");
+        refused(
+            "probe:\n  max_in_flight: 0\n",
+            "2:18",
+            "probe.max_in_flight is 0",
+        );
+        refused(
+            "probe:\n  max_in_flight: 100001\n",
+            "2:18",
+            "use 1 to 100000",
+        );
+    }
+
+    #[test]
+    fn probe_rate_limit_is_from_one_an_hour_to_a_million_a_second() {
+        accepted("probe:\n  rate_limit: 1/h\n");
+        accepted("probe:\n  rate_limit: 1000000/s\n");
+        refused(
+            "probe:\n  rate_limit: 0.5/h\n",
+            "2:15",
+            "rate_limit \"0.5/h\" is out of range: use from 1/h",
+        );
+        refused("probe:\n  rate_limit: 1000001/s\n", "2:15", "out of range");
+        // Retry-After of 1e300 seconds would not fit a Duration.
+        refused("probe:\n  rate_limit: 1e-300/s\n", "2:15", "out of range");
+        refused(
+            "probe:\n  rate_limit: inf/s\n",
+            "2:15",
+            "invalid rate_limit",
+        );
+    }
+
+    #[test]
+    fn interval_is_from_1s_to_30d_wherever_it_is_set() {
+        accepted("defaults:\n  interval: 1s\n");
+        accepted("defaults:\n  interval: 30d\n");
+        refused(
+            "defaults:\n  interval: 999ms\n",
+            "2:13",
+            "interval 999ms is too short: use at least 1s",
+        );
+        refused(
+            "defaults:\n  interval: 30d1ms\n",
+            "2:13",
+            "interval 2592000001ms is too long: use at most 30d",
+        );
+        refused(
+            "modules:\n  m:\n    interval: 1000y\n",
+            "3:15",
+            "too long: use at most 30d",
+        );
+        refused(
+            "targets:\n  - address: a.example:443\n    interval: 31d\n",
+            "3:15",
+            "too long",
+        );
+    }
+
+    #[test]
+    fn timeout_is_above_0_at_most_10m_and_at_most_the_interval() {
+        accepted("defaults:\n  timeout: 1ms\n");
+        accepted("defaults:\n  interval: 1h\n  timeout: 10m\n");
+        refused(
+            "defaults:\n  timeout: 0\n",
+            "2:12",
+            "timeout must be longer than 0s",
+        );
+        refused(
+            "defaults:\n  interval: 1h\n  timeout: 10m1ms\n",
+            "3:12",
+            "timeout 600001ms is too long: use at most 10m",
+        );
+        refused(
+            "targets:\n  - address: a.example:443\n    interval: 10s\n    timeout: 11s\n",
+            "2:5",
+            "timeout (11s) is longer than interval (10s)",
+        );
+    }
+
+    #[test]
+    fn a_duration_too_large_to_represent_is_refused_where_written() {
+        // u64 milliseconds overflow: 213503982334601y is just past u64::MAX ms.
+        refused(
+            "defaults:\n  interval: 213503982334601y\n",
+            "2:13",
+            "too large",
+        );
+        refused(
+            "defaults:\n  timeout: 99999999999999999999999s\n",
+            "2:12",
+            "invalid duration",
+        );
+    }
+
+    #[test]
+    fn a_one_off_probe_refuses_the_same_values_as_a_file() {
+        let address: Address = "127.0.0.1:443".parse().unwrap();
+        let settings = |timeout: &str| RawSettings {
+            timeout: Some(timeout.parse().unwrap()),
+            ..RawSettings::default()
+        };
+        let e = Resolver::standalone(Path::new("."))
+            .one_off(address.clone(), None, settings("1000y"))
+            .unwrap_err();
+        assert!(matches!(e, SettingError::TimeoutTooLong { .. }), "{e:?}");
+        let e = Resolver::standalone(Path::new("."))
+            .one_off(address.clone(), None, settings("0"))
+            .unwrap_err();
+        assert!(matches!(e, SettingError::TimeoutZero), "{e:?}");
+        let spec = Resolver::standalone(Path::new("."))
+            .one_off(address, None, settings("20m"))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(spec, SettingError::TimeoutTooLong { .. }));
+        let ok = Resolver::standalone(Path::new("."))
+            .one_off("127.0.0.1:443".parse().unwrap(), None, settings("10m"))
+            .unwrap();
+        assert_eq!(ok.timeout, MAX_TIMEOUT);
+        assert!(ok.interval >= ok.timeout);
+    }
+
+    #[test]
+    fn an_adhoc_probe_reads_no_file_and_names_unknown_modules() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let config = resolve(
+            "modules:\n  internal:\n    trust: none\n    tls:\n      ca_file: ca.pem\n",
+            "c.yml",
+            dir.path(),
+        )
+        .unwrap();
+        // The file is gone: an ad-hoc probe must use what was loaded, not re-read it.
+        std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+        let address: Address = "127.0.0.1:443".parse().unwrap();
+        let spec = config
+            .adhoc_target(address.clone(), Some("internal"), None)
+            .unwrap();
+        assert_eq!(spec.tls.extra_anchors().len(), 1);
+        let e = config
+            .adhoc_target(address, Some("nope"), None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, SettingError::UnknownModule { name, known } if name == "nope" && known == &["internal"]),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn targets_with_the_same_tls_settings_share_one_material_and_content_decides_sameness() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let yaml = "defaults:\n  tls:\n    ca_file: ca.pem\ntargets:\n  - address: a.example:443\n  - address: b.example:443\n";
+        let first = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(Arc::ptr_eq(&first.targets[0].tls, &first.targets[1].tls));
+        let again = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(first.targets[0].same_probe(&again.targets[0]));
+        // The same path with new content is a different probe.
+        let other = rcgen::CertificateParams::new(vec!["other.example".to_owned()])
+            .unwrap()
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), other.pem()).unwrap();
+        let rewritten = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(!first.targets[0].same_probe(&rewritten.targets[0]));
+    }
 }

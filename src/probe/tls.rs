@@ -398,4 +398,31 @@ mod tests {
             "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
         );
     }
+
+    #[test]
+    fn one_setup_per_material_content_kept_across_a_reload_with_the_same_content() {
+        use crate::trust::BaseAnchors;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap().der().clone();
+        let material =
+            || Arc::new(TlsMaterial::new(BaseAnchors::None, vec![ca.clone()], None).unwrap());
+        let first = material();
+        let a = setup_for(&first);
+        assert!(Arc::ptr_eq(&a, &setup_for(&first)), "built once");
+        assert_eq!(a.trust.len(), 1);
+        // A reload loads the same content into a new material: the setup is kept.
+        let reloaded = material();
+        drop(first);
+        assert!(Arc::ptr_eq(&a, &setup_for(&reloaded)));
+        // Other content, another setup.
+        let webpki = Arc::new(TlsMaterial::webpki());
+        let b = setup_for(&webpki);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(
+            Arc::ptr_eq(&b.trust, &TrustStore::webpki()),
+            "the bundled roots are shared"
+        );
+    }
 }
