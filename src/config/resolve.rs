@@ -1059,4 +1059,31 @@ mod tests {
         let rewritten = resolve(yaml, "c.yml", dir.path()).unwrap();
         assert!(!first.targets[0].same_probe(&rewritten.targets[0]));
     }
+
+    #[test]
+    fn trust_system_is_read_when_the_configuration_loads() {
+        let yaml = "defaults:\n  trust: system\ntargets:\n  - address: a.example:443\n  - address: b.example:443\n";
+        match resolve(yaml, "c.yml", Path::new(".")) {
+            Ok(config) => {
+                // The store was read here, once: both targets hold the same material,
+                // and building a setup from it reads nothing.
+                let (a, b) = (&config.targets[0].tls, &config.targets[1].tls);
+                assert!(Arc::ptr_eq(a, b));
+                match a.base() {
+                    BaseAnchors::System(roots) => assert!(!roots.certificates().is_empty()),
+                    other => panic!("{other:?}"),
+                }
+                assert!(!a.trust_store().is_empty());
+            }
+            // A machine without ca-certificates: one problem, where `trust: system` is.
+            Err(e) => {
+                let problems = e.problems();
+                assert_eq!(problems.len(), 1, "{problems:#?}");
+                assert!(
+                    problems[0].starts_with("c.yml:2:10: trust: system found no certificates"),
+                    "{problems:#?}"
+                );
+            }
+        }
+    }
 }
