@@ -173,19 +173,6 @@ impl ReadError {
         }
     }
 
-    /// A closed label for the failure (`certwatch_file_read_error_info`'s reasons):
-    /// `not_found`, `permission_denied`, `unsupported` (not a regular file, not text),
-    /// `too_large`, or `io_error`.
-    pub const fn reason(&self) -> &'static str {
-        match self {
-            ReadError::NotFound { .. } => "not_found",
-            ReadError::PermissionDenied { .. } => "permission_denied",
-            ReadError::NotRegular { .. } | ReadError::NotText { .. } => "unsupported",
-            ReadError::TooLarge { .. } => "too_large",
-            ReadError::Io { .. } => "io_error",
-        }
-    }
-
     fn from_io(path: &Path, source: std::io::Error) -> ReadError {
         let path = path.to_owned();
         match source.kind() {
@@ -397,7 +384,6 @@ mod tests {
             ),
             "{e:?}"
         );
-        assert_eq!(e.reason(), "too_large");
         let text = e.to_string();
         assert!(
             text.contains("larger than 1 KiB (2 KiB)") && text.contains("big"),
@@ -444,7 +430,6 @@ mod tests {
             ),
             "{e:?}"
         );
-        assert_eq!(e.reason(), "unsupported");
     }
 
     #[cfg(unix)]

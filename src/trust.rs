@@ -284,13 +284,35 @@ pub enum MaterialError {
 }
 
 /// Everything TLS one target needs, as plain data: validated when built, turned into a
-/// rustls configuration and a trust store by `probe::tls`.
-#[derive(Debug)]
+/// rustls configuration and a trust store by `probe::tls`. Its `Debug` names the
+/// content (id, base, counts), never the key.
 pub struct TlsMaterial {
     base: BaseAnchors,
     extra_anchors: Vec<CertificateDer<'static>>,
     client: Option<ClientMaterial>,
     id: MaterialId,
+}
+
+impl fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base = match &self.base {
+            BaseAnchors::Webpki => "webpki".to_owned(),
+            BaseAnchors::System(roots) => format!("system ({} certificates)", roots.certs.len()),
+            BaseAnchors::None => "none".to_owned(),
+        };
+        f.debug_struct("TlsMaterial")
+            .field("id", &self.id)
+            .field("base", &base)
+            .field("extra_anchors", &self.extra_anchors.len())
+            .field(
+                "client",
+                &self
+                    .client
+                    .as_ref()
+                    .map(|c| format!("chain of {} certificate(s), key [redacted]", c.chain.len())),
+            )
+            .finish()
+    }
 }
 
 impl TlsMaterial {
@@ -490,10 +512,13 @@ mod tests {
         let material =
             TlsMaterial::new(BaseAnchors::None, Vec::new(), Some((vec![leaf], key))).unwrap();
         let debug = format!("{material:?}");
-        assert!(debug.contains("SecretKey([redacted])"), "{debug}");
+        assert!(debug.contains("key [redacted]"), "{debug}");
+        let client = format!("{:?}", material.client().unwrap());
+        assert!(client.contains("SecretKey([redacted])"), "{client}");
         let decimal = format!("{:?}", &secret[secret.len() - 16..]);
         let inner = decimal.trim_start_matches('[').trim_end_matches(']');
         assert!(!debug.contains(inner), "key bytes in Debug: {debug}");
+        assert!(!client.contains(inner), "key bytes in Debug: {client}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::locate::Position;
-use super::types::PromDuration;
+use super::types::{PromDuration, ValueError};
 use crate::fileread::{PemError, ReadError};
 use crate::trust::{AnchorError, IdentityError, SystemTrustError};
 
@@ -186,12 +186,12 @@ pub enum SettingError {
         known: Vec<String>,
     },
     /// No `server_name` and the address's host is not a valid one.
-    #[error("{why}; set server_name for address {address}")]
+    #[error("{source}; set server_name for address {address}")]
     ServerName {
         /// The address.
         address: String,
         /// Why its host is not a name.
-        why: String,
+        source: ValueError,
     },
     /// A PEM file did not load.
     #[error("{source}{}", pem_hint(source))]

@@ -27,8 +27,8 @@ pub(crate) use locate::Positions;
 pub use resolve::{AllowRule, ProbeLimits, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
-    Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
-    XmppDomain,
+    Address, AddressProblem, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls,
+    TlsName, Trust, ValueError, XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.

@@ -776,9 +776,9 @@ fn spec(
 ) -> Result<TargetSpec, SettingError> {
     let server_name = match server_name {
         Some(n) => n,
-        None => TlsName::for_host(&address.host).map_err(|why| SettingError::ServerName {
+        None => TlsName::for_host(&address.host).map_err(|source| SettingError::ServerName {
             address: address.to_string(),
-            why,
+            source,
         })?,
     };
     let interval = settings.interval.map_or(DEFAULT_INTERVAL, |d| d.get());
