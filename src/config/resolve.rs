@@ -995,13 +995,8 @@ mod tests {
             .one_off(address.clone(), None, settings("0"))
             .unwrap_err();
         assert!(matches!(e, SettingError::TimeoutZero), "{e:?}");
-        let spec = Resolver::standalone(Path::new("."))
-            .one_off(address, None, settings("20m"))
-            .map(|_| ())
-            .unwrap_err();
-        assert!(matches!(spec, SettingError::TimeoutTooLong { .. }));
         let ok = Resolver::standalone(Path::new("."))
-            .one_off("127.0.0.1:443".parse().unwrap(), None, settings("10m"))
+            .one_off(address, None, settings("10m"))
             .unwrap();
         assert_eq!(ok.timeout, MAX_TIMEOUT);
         assert!(ok.interval >= ok.timeout);
