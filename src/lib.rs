@@ -29,6 +29,9 @@
 //!   refused. [`app`] wires them together; [`cli`] parses the command line; [`report`]
 //!   formats `certwatch check`. [`severity`] judges an address for `check` and the
 //!   status page alike; [`printable`] escapes peer text before a person sees it.
+//! - Beneath them: [`fileread`] reads every file a configuration names (bounded, never
+//!   a FIFO or a device), and [`trust`] holds the trust anchors and TLS client
+//!   material that `config` loads and `probe` uses.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -38,6 +41,7 @@ pub mod audit;
 pub mod cert;
 pub mod cli;
 pub mod config;
+pub mod fileread;
 pub mod http;
 pub mod limit;
 pub mod metrics;
@@ -51,4 +55,5 @@ pub mod shared;
 pub mod source;
 pub mod status;
 pub mod store;
+pub mod trust;
 pub mod web;

@@ -67,11 +67,11 @@ pub(super) async fn probe(
     };
     let address: Address = match target.parse() {
         Ok(a) => a,
-        Err(e) => return bad(e),
+        Err(e) => return bad(e.to_string()),
     };
     let server_name = match query.server_name.map(|n| n.parse::<TlsName>()).transpose() {
         Ok(n) => n,
-        Err(e) => return bad(e),
+        Err(e) => return bad(e.to_string()),
     };
     if !ProbeGate::allowed(limits, &address) {
         audit::probe_refused(client, &target, "not_allowed", 403, 0);

@@ -61,6 +61,6 @@ pub const LABEL_PHASE: &str = "phase";
 /// `success` or `failure`.
 pub const LABEL_RESULT: &str = "result";
 
-/// The `target` label of certwatch's own serving certificate (with `--web.config.file`
-/// and TLS); reserved: no configured target may take it.
-pub const SELF_TARGET: &str = "certwatch-self";
+/// The `target` label of certwatch's own serving certificate; the configuration
+/// reserves it.
+pub use crate::config::SELF_TARGET;

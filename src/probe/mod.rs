@@ -45,6 +45,7 @@ pub async fn with_deadline<F: Future>(
 pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
     let started = Instant::now();
     let deadline = started + spec.timeout;
+    let setup = tls::setup_for(&spec.tls);
     let resolved =
         resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
     let resolve_took = started.elapsed();
@@ -53,7 +54,7 @@ pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
         Ok(ips) => {
             let probes = ips
                 .into_iter()
-                .map(|ip| probe_address(spec, ip, deadline, resolve_took));
+                .map(|ip| probe_address(spec, &setup, ip, deadline, resolve_took));
             futures_util::future::join_all(probes).await
         }
     };
@@ -77,6 +78,7 @@ fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
 /// Connects to one address and runs STARTTLS and the handshake over it.
 async fn probe_address(
     spec: &TargetSpec,
+    setup: &tls::TlsSetup,
     ip: IpAddr,
     deadline: Instant,
     resolve_took: Duration,
@@ -105,7 +107,7 @@ async fn probe_address(
         let shake = timed(
             &mut phases,
             Phase::Handshake,
-            tls::handshake(stream, &spec.tls, spec.server_name.server_name(), deadline),
+            tls::handshake(stream, setup, spec.server_name.server_name(), deadline),
         )
         .await;
         chain_der = shake.chain;
@@ -121,7 +123,7 @@ async fn probe_address(
             &chain_der,
             &chain,
             spec.server_name.server_name(),
-            &spec.tls.trust,
+            &setup.trust,
             UnixTime::now(),
         )
     });

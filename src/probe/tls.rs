@@ -1,5 +1,11 @@
 //! The TLS client: one rustls configuration per distinct TLS setting, and the handshake.
 //!
+//! This module owns the runtime cache of TLS setups: a target's spec carries plain
+//! [`TlsMaterial`] (anchors, client certificate and key, loaded and checked with the
+//! configuration), and [`setup_for`] turns it into a rustls configuration and a trust
+//! store on first use, shared by every probe of the same content. No file is read at
+//! probe time.
+//!
 //! The handshake never aborts on the server's certificate: a capturing verifier records
 //! the presented chain and accepts it, and `probe::verify` judges the chain afterwards.
 //! The configuration is shared by every probe of a setting; what one handshake
@@ -9,25 +15,25 @@
 //! left to `cert`, verification to `probe::verify`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, Resumption};
-use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::{
     AlertDescription, ClientConfig, DigitallySignedStruct, PeerIncompatible, SignatureScheme,
 };
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::outcome::{Failure, FailureKind, HandshakeReason, Phase, TlsParams};
-use super::verify::TrustStore;
 use super::with_deadline;
+use crate::trust::{ClientIdentity, MaterialId, TlsMaterial, TrustStore};
 
 /// The most certificates kept from one presented chain.
 pub const MAX_CHAIN_LEN: usize = 16;
@@ -38,31 +44,10 @@ pub const MAX_CHAIN_LEN: usize = 16;
 /// that requires one reports it only with an alert after the handshake.
 pub const CLIENT_AUTH_VERDICT_WAIT: Duration = Duration::from_millis(500);
 
-/// The crypto provider every probe uses.
-pub fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
+pub use crate::trust::provider;
 
-/// A client certificate and key to present when a server asks for one.
-#[derive(Debug, Clone)]
-pub struct ClientIdentity(Arc<CertifiedKey>);
-
-impl ClientIdentity {
-    /// Pairs a chain with its key, checking that they match.
-    pub fn new(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-    ) -> Result<Self, String> {
-        CertifiedKey::from_der(chain, key, &provider())
-            .map(|k| Self(Arc::new(k)))
-            .map_err(|e| format!("the client certificate and key do not form a usable pair: {e}"))
-    }
-}
-
-/// Everything TLS a target needs, built once per distinct setting and shared.
+/// Everything TLS a target needs at probe time, built once per distinct
+/// [`TlsMaterial`] (see [`setup_for`]) and shared.
 #[derive(Debug)]
 pub struct TlsSetup {
     /// Shared by every probe of this setting.
@@ -89,6 +74,80 @@ impl TlsSetup {
             trust,
         }
     }
+
+    /// Builds the setup `material` describes. Reads no file: the material holds the
+    /// anchors and the client certificate as loaded with the configuration.
+    pub fn from_material(material: &TlsMaterial) -> Self {
+        Self::new(material.trust_store(), material.client_identity())
+    }
+}
+
+/// The setups in use, by the content of their material. An entry lives as long as a
+/// material with its content does (held by the configuration's target specs), so a
+/// setup is built once per distinct TLS setting and again only after a reload that
+/// changed its files' content.
+static SETUPS: Mutex<Option<Setups>> = Mutex::new(None);
+
+#[derive(Debug)]
+struct Setups {
+    slots: HashMap<MaterialId, Slot>,
+    /// Dead entries are pruned when the map reaches this size.
+    prune_at: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// A material with this content, while one lives.
+    owner: Weak<TlsMaterial>,
+    setup: Arc<TlsSetup>,
+}
+
+/// Entries kept before the first pruning of those whose material is gone.
+const FIRST_PRUNE: usize = 16;
+
+/// The setup for `material`: the one in use for its content, or a new one built now
+/// (building reads no file and takes well under a millisecond with the bundled roots).
+pub fn setup_for(material: &Arc<TlsMaterial>) -> Arc<TlsSetup> {
+    let id = material.id();
+    if let Some(setup) = lookup(id, material) {
+        return setup;
+    }
+    let built = Arc::new(TlsSetup::from_material(material));
+    let mut guard = SETUPS.lock().unwrap_or_else(PoisonError::into_inner);
+    let setups = guard.get_or_insert_with(|| Setups {
+        slots: HashMap::new(),
+        prune_at: FIRST_PRUNE,
+    });
+    if let Some(slot) = setups.slots.get_mut(&id) {
+        // Built meanwhile by another probe of the same content: share that one.
+        if slot.owner.strong_count() == 0 {
+            slot.owner = Arc::downgrade(material);
+        }
+        return slot.setup.clone();
+    }
+    if setups.slots.len() >= setups.prune_at {
+        setups.slots.retain(|_, slot| slot.owner.strong_count() > 0);
+        setups.prune_at = (setups.slots.len() * 2).max(FIRST_PRUNE);
+    }
+    setups.slots.insert(
+        id,
+        Slot {
+            owner: Arc::downgrade(material),
+            setup: built.clone(),
+        },
+    );
+    built
+}
+
+fn lookup(id: MaterialId, material: &Arc<TlsMaterial>) -> Option<Arc<TlsSetup>> {
+    let mut guard = SETUPS.lock().unwrap_or_else(PoisonError::into_inner);
+    let slot = guard.as_mut()?.slots.get_mut(&id)?;
+    if slot.owner.strong_count() == 0 {
+        // The configuration that loaded this content was replaced by one with the
+        // same content: keep the setup, owned by the new material.
+        slot.owner = Arc::downgrade(material);
+    }
+    Some(slot.setup.clone())
 }
 
 /// What one handshake observed, beside its result.
@@ -175,7 +234,7 @@ struct ClientAuth {
 impl ResolvesClientCert for ClientAuth {
     fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
         let _ = HANDSHAKE.try_with(|observed| observed.borrow_mut().client_auth_requested = true);
-        self.identity.as_ref().map(|id| id.0.clone())
+        self.identity.as_ref().map(|id| id.certified_key().clone())
     }
 
     fn has_certs(&self) -> bool {
@@ -337,6 +396,33 @@ mod tests {
         assert_eq!(
             iana_cipher_name(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
             "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+        );
+    }
+
+    #[test]
+    fn one_setup_per_material_content_kept_across_a_reload_with_the_same_content() {
+        use crate::trust::BaseAnchors;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap().der().clone();
+        let material =
+            || Arc::new(TlsMaterial::new(BaseAnchors::None, vec![ca.clone()], None).unwrap());
+        let first = material();
+        let a = setup_for(&first);
+        assert!(Arc::ptr_eq(&a, &setup_for(&first)), "built once");
+        assert_eq!(a.trust.len(), 1);
+        // A reload loads the same content into a new material: the setup is kept.
+        let reloaded = material();
+        drop(first);
+        assert!(Arc::ptr_eq(&a, &setup_for(&reloaded)));
+        // Other content, another setup.
+        let webpki = Arc::new(TlsMaterial::webpki());
+        let b = setup_for(&webpki);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(
+            Arc::ptr_eq(&b.trust, &TrustStore::webpki()),
+            "the bundled roots are shared"
         );
     }
 }

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - [`config`] reads and validates the file; [`tls`] builds the rustls configuration
-//!   and [`client_auth`] the client certificate policy; [`auth`] checks credentials.
+//!   and [`client_auth`] the client certificate policy, from the values of
+//!   [`settings`]; [`auth`] checks credentials. Every file is read through
+//!   `crate::fileread` (bounded, never a FIFO or a device).
 //! - [`Web`] holds the running configuration ([`Active`]) and swaps in a new one on
 //!   reload: a file that does not load leaves the running one, and the certificate in
 //!   service, in place. [`Web::run`] polls the files named ([`watch`]) and reloads when
@@ -24,6 +26,7 @@ pub mod config;
 pub mod layer;
 pub mod self_cert;
 pub mod serve;
+pub mod settings;
 pub mod tls;
 pub mod watch;
 
@@ -188,9 +191,11 @@ impl Web {
 fn read(path: &Path) -> Result<Active, ConfigError> {
     let mut stamps = Stamps::default();
     stamps.push(path.to_owned(), Stamp::of(path));
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
+    let text = crate::fileread::read_text(path, config::WEB_CONFIG_LIMIT).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     let origin = path.display().to_string();
     let base_dir = path.parent().unwrap_or(Path::new("."));

@@ -25,10 +25,10 @@ use super::tls::Serving;
 use super::Web;
 use crate::cert::ParsedCert;
 use crate::config::raw::RawSettings;
-use crate::config::{self, Address, Host, PromDuration, TargetSpec, Trust};
+use crate::config::{self, Address, Host, PromDuration, SettingError, TargetSpec, Trust};
 use crate::metrics::names::SELF_TARGET;
 use crate::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome};
-use crate::probe::tls::handshake;
+use crate::probe::tls::{handshake, setup_for};
 use crate::source::Source;
 use crate::store::Observation;
 
@@ -40,7 +40,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 const PIPE_BUFFER: usize = 64 * 1024;
 
 /// The spec of `certwatch-self` for a listener at `listen`.
-pub fn spec(listen: SocketAddr) -> Result<TargetSpec, String> {
+pub fn spec(listen: SocketAddr) -> Result<TargetSpec, SettingError> {
     let address = Address {
         host: Host::Ip(listen.ip()),
         port: listen.port(),
@@ -66,12 +66,8 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
         // The client side reports the outcome; the server side only has to run.
         let _ = tokio::time::timeout_at(deadline, acceptor.accept(server_io)).await;
     };
-    let client = handshake(
-        client_io,
-        &spec.tls,
-        spec.server_name.server_name(),
-        deadline,
-    );
+    let setup = setup_for(&spec.tls);
+    let client = handshake(client_io, &setup, spec.server_name.server_name(), deadline);
     let ((), shake) = tokio::join!(server, client);
     let took = started.elapsed();
     let mut phases = PhaseTimes::default();
@@ -103,7 +99,7 @@ pub struct SelfCheck {
 
 impl SelfCheck {
     /// The check of `web`'s serving certificate for a listener at `listen`.
-    pub fn new(web: Arc<Web>, listen: SocketAddr) -> Result<Self, String> {
+    pub fn new(web: Arc<Web>, listen: SocketAddr) -> Result<Self, SettingError> {
         Ok(Self {
             web,
             spec: Arc::new(spec(listen)?),
