@@ -21,7 +21,8 @@
 //!   basic auth), serves it, and reports its certificate as the target
 //!   `certwatch-self`. [`audit`] logs who reloaded, who failed to authenticate and
 //!   whose `/probe` was refused. [`app`] wires them together; [`cli`] parses the
-//!   command line; [`report`] formats `certwatch check`.
+//!   command line; [`report`] formats `certwatch check`; [`logging`] writes log lines
+//!   to stderr without ever blocking or failing on it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -32,6 +33,7 @@ pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod probe;
 pub mod probe_gate;
