@@ -43,6 +43,8 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
     "certwatch_config_last_reload_success_timestamp_seconds";
 /// Configured targets.
 pub const TARGETS: &str = "certwatch_targets";
+/// Log lines dropped because stderr was full, closed or failing.
+pub const LOG_MESSAGES_DROPPED: &str = "certwatch_log_messages_dropped_total";
 
 /// The configured name of a target.
 pub const LABEL_TARGET: &str = "target";
