@@ -397,8 +397,8 @@ pub fn cancel_on_signals(shutdown: CancellationToken) {
             _ = ctrl_c => {}
             () = term => {}
         }
-        tracing::info!("stop signal received; finishing responses under way");
         shutdown.cancel();
+        tracing::info!("stop signal received; finishing responses under way");
     });
 }
 

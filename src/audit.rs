@@ -4,7 +4,9 @@
 //!
 //! Each event is one `tracing` event with the target [`TARGET`] (`certwatch::audit`),
 //! the field `audit = true` and an `event` field naming it, so that a log pipeline can
-//! route them apart (`--log-format json` writes both as JSON keys). The fields of each
+//! route them apart: `--log-format json` writes the `tracing` target as the key
+//! `module` (see [`crate::logging::json`]) beside `audit` and `event`; the key `target`
+//! is kept for a probe target's name, which audit events do not log. The fields of each
 //! event are fixed here; callers only supply the facts. A password never reaches this
 //! module, and text a client chose (a user name, a target) is cut and its control,
 //! bidirectional and format characters escaped ([`crate::printable`]) before it is

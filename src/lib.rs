@@ -28,7 +28,8 @@
 //!   [`audit`] logs who reloaded, who failed to authenticate and whose `/probe` was
 //!   refused. [`app`] wires them together; [`cli`] parses the command line; [`report`]
 //!   formats `certwatch check`. [`severity`] judges an address for `check` and the
-//!   status page alike; [`printable`] escapes peer text before a person sees it.
+//!   status page alike; [`printable`] escapes peer text before a person sees it;
+//!   [`logging`] writes log lines to stderr without ever blocking or failing on it.
 //! - Beneath them: [`fileread`] reads every file a configuration names (bounded, never
 //!   a FIFO or a device), and [`trust`] holds the trust anchors and TLS client
 //!   material that `config` loads and `probe` uses.
@@ -44,6 +45,7 @@ pub mod config;
 pub mod fileread;
 pub mod http;
 pub mod limit;
+pub mod logging;
 pub mod metrics;
 pub mod printable;
 pub mod probe;

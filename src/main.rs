@@ -1,16 +1,19 @@
 //! The `certwatch` binary: logging, the command line, exit codes. Everything else is
 //! in the library.
+//!
+//! Nothing here writes with `println!` or `eprintln!`, which panic on a closed stream:
+//! command output goes through `logging::write_stdout`/`write_stderr`, and `serve`'s
+//! last words through the log sink, which cannot block on a full stderr.
 
 use std::process::ExitCode;
 
+use certwatch::app;
+use certwatch::cli::{CheckArgs, Cli, Command, ConfigCommand};
+use certwatch::config::raw::{RawSettings, RawTls};
+use certwatch::logging::{self, write_stderr, write_stdout, LogGuard};
+use certwatch::report::{self, Status, Thresholds};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
-
-use certwatch::app;
-use certwatch::cli::{CheckArgs, Cli, Command, ConfigCommand, LogArgs, LogFormat};
-use certwatch::config::raw::{RawSettings, RawTls};
-use certwatch::report::{self, Status, Thresholds};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -22,26 +25,30 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    if let Err(message) = init_logging(&cli.log) {
-        eprintln!("certwatch: {message}");
-        return ExitCode::from(2);
-    }
+    let guard = match logging::init(&cli.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            write_stderr(&format!("certwatch: {e}\n"));
+            return ExitCode::from(2);
+        }
+    };
+    // The guard flushes the log lines still queued when it drops, after these.
     match cli.command {
         Some(Command::Config(ConfigCommand::Check { file })) => config_check(&file),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(args, &guard),
         Some(Command::Check(args)) => check(args),
-        None => serve(cli.serve),
+        None => serve(cli.serve, &guard),
     }
 }
 
-fn serve(args: certwatch::cli::ServeArgs) -> ExitCode {
+fn serve(args: certwatch::cli::ServeArgs, log: &LogGuard) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("certwatch: cannot start the async runtime: {e}");
+            log.line(&format!("certwatch: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -56,7 +63,7 @@ fn serve(args: certwatch::cli::ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("certwatch: {e}");
+            log.line(&format!("certwatch: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -76,7 +83,7 @@ fn check(args: CheckArgs) -> ExitCode {
     let spec = match certwatch::config::one_off_target(args.address, args.server_name, settings) {
         Ok(spec) => spec,
         Err(e) => {
-            println!("CERTWATCH UNKNOWN - {e}");
+            write_stdout(&format!("CERTWATCH UNKNOWN - {e}\n"));
             return Status::Unknown.exit_code();
         }
     };
@@ -86,7 +93,9 @@ fn check(args: CheckArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            println!("CERTWATCH UNKNOWN - cannot start the async runtime: {e}");
+            write_stdout(&format!(
+                "CERTWATCH UNKNOWN - cannot start the async runtime: {e}\n"
+            ));
             return Status::Unknown.exit_code();
         }
     };
@@ -98,12 +107,12 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     let now = std::time::SystemTime::now();
     if args.json {
-        println!(
-            "{}",
+        write_stdout(&format!(
+            "{}\n",
             report::json_text(&report::json(&spec, &outcome, thresholds, now))
-        );
+        ));
     } else {
-        print!("{}", report::text(&spec, &outcome, thresholds, now));
+        write_stdout(&report::text(&spec, &outcome, thresholds, now));
     }
     report::status(&outcome, thresholds, now).exit_code()
 }
@@ -111,32 +120,18 @@ fn check(args: CheckArgs) -> ExitCode {
 fn config_check(file: &std::path::Path) -> ExitCode {
     match app::check_config(file) {
         Ok(targets) => {
-            println!("{}: valid, {targets} target(s)", file.display());
+            write_stdout(&format!("{}: valid, {targets} target(s)\n", file.display()));
             ExitCode::SUCCESS
         }
         Err(problems) => {
-            for problem in &problems {
-                println!("{problem}");
-            }
-            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            let listed: String = problems.iter().map(|p| format!("{p}\n")).collect();
+            write_stdout(&listed);
+            write_stderr(&format!(
+                "{}: {} problem(s)\n",
+                file.display(),
+                problems.len()
+            ));
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(args: &LogArgs) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&args.log_level).map_err(|e| {
-        format!(
-            "invalid --log-level {:?}: {e}; use error, warn, info, debug or trace",
-            args.log_level
-        )
-    })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-    Ok(())
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::config::TargetSpec;
+use crate::printable::Printable;
 use crate::probe::outcome::{AddressOutcome, Verdict};
 use crate::store::Observation;
 
@@ -87,7 +88,8 @@ pub fn endpoints(targets: &[Arc<TargetSpec>]) -> Vec<Arc<dyn Source>> {
 }
 
 /// Logs what an observation found wrong: one line per failed probe of an address
-/// (target, ip, stage, reason, detail), a debug line per success.
+/// (target, ip, stage, reason, detail), a debug line per success. The detail may quote
+/// a server (a banner): it is made printable first.
 pub fn log(observation: &Observation) {
     match observation {
         Observation::Endpoint { spec, outcome } => {
@@ -106,7 +108,7 @@ fn log_address(target: &str, address: &AddressOutcome) {
             ip,
             stage = failure.kind.stage().as_label(),
             reason = failure.kind.reason_label(),
-            detail = %failure.detail,
+            detail = %Printable(&failure.detail),
             "probe failed"
         ),
         (Ok(_), Some(Verdict::Failed { reason, detail })) => tracing::warn!(
@@ -114,7 +116,7 @@ fn log_address(target: &str, address: &AddressOutcome) {
             ip,
             stage = "verify",
             reason = reason.as_label(),
-            detail = %detail,
+            detail = %Printable(detail),
             "chain does not verify"
         ),
         (Ok(_), _) => tracing::debug!(target = target, ip, "probe succeeded"),

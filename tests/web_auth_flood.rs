@@ -353,7 +353,7 @@ fn report(
 
 fn audit_events<'a>(logs: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_json::Value> {
     logs.iter()
-        .filter(|l| l["target"] == "certwatch::audit" && l["event"] == event)
+        .filter(|l| l["module"] == "certwatch::audit" && l["event"] == event)
         .collect()
 }
 

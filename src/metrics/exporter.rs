@@ -1,6 +1,9 @@
 //! Process-wide series, kept in a `prometheus` registry: build info, configuration
-//! reload status and the number of targets. Per-target data is the collector's.
+//! reload status, the number of targets and the log lines lost (read from
+//! [`crate::logging`] at each scrape). Per-target data is the collector's.
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, Gauge, IntGauge, Opts, Registry, TextEncoder};
 
 use super::names::*;
@@ -59,6 +62,9 @@ impl ExporterMetrics {
         registry
             .register(Box::new(reload_success_timestamp.clone()))
             .expect("names are unique");
+        registry
+            .register(Box::new(DroppedLogLines::new()))
+            .expect("names are unique");
         Self {
             registry,
             reload_successful,
@@ -97,5 +103,44 @@ impl ExporterMetrics {
         // Encoding our own valid families into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         out.push_str(&String::from_utf8_lossy(&buf));
+    }
+}
+
+/// `certwatch_log_messages_dropped_total`: the process's count, read at each scrape.
+#[derive(Debug)]
+struct DroppedLogLines {
+    desc: Desc,
+}
+
+impl DroppedLogLines {
+    fn new() -> Self {
+        let desc = Desc::new(
+            LOG_MESSAGES_DROPPED.into(),
+            "Log lines dropped because stderr was full, closed or failing.".into(),
+            Vec::new(),
+            Default::default(),
+        )
+        .expect("valid metric");
+        Self { desc }
+    }
+}
+
+impl Collector for DroppedLogLines {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut counter = Counter::default();
+        // Exact up to 2^53 lines.
+        counter.set_value(crate::logging::dropped_lines() as f64);
+        let mut metric = Metric::default();
+        metric.set_counter(counter);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::COUNTER);
+        family.set_metric(vec![metric]);
+        vec![family]
     }
 }

@@ -45,6 +45,8 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
 pub const TARGETS: &str = "certwatch_targets";
 /// 1 if the last web configuration (re)load succeeded.
 pub const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "certwatch_web_config_last_reload_successful";
+/// Log lines dropped because stderr was full, closed or failing.
+pub const LOG_MESSAGES_DROPPED: &str = "certwatch_log_messages_dropped_total";
 
 /// The configured name of a target.
 pub const LABEL_TARGET: &str = "target";

@@ -194,7 +194,7 @@ fn check_audit(auth_type: &str, logs: &[String], none_refused: bool, stranger_re
     let events: Vec<serde_json::Value> = logs
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|j| j["audit"] == true && j["target"] == "certwatch::audit")
+        .filter(|j| j["audit"] == true && j["module"] == "certwatch::audit")
         .filter(|j| j["event"] == "auth_failure")
         .collect();
     let count = |method: &str, reason: &str| {

@@ -153,7 +153,7 @@ impl Exporter {
     ) -> serde_json::Value {
         self.wait_for_json(&format!("audit event {event}"), |json| {
             json["audit"] == true
-                && json["target"] == "certwatch::audit"
+                && json["module"] == "certwatch::audit"
                 && json["event"] == event
                 && matches(json)
         })
