@@ -1625,8 +1625,10 @@ mod tests {
         );
     }
 
-    /// Parses the hello back into (record version, client_version, suites, extensions).
-    fn parse_hello(bytes: &[u8]) -> (u16, u16, Vec<u16>, Vec<(u16, Vec<u8>)>) {
+    /// A hello parsed back: record version, client_version, suites, extensions.
+    type ParsedHello = (u16, u16, Vec<u16>, Vec<(u16, Vec<u8>)>);
+
+    fn parse_hello(bytes: &[u8]) -> ParsedHello {
         assert_eq!(bytes[0], CONTENT_HANDSHAKE);
         let record_version = u16::from_be_bytes([bytes[1], bytes[2]]);
         let record_len = usize::from(u16::from_be_bytes([bytes[3], bytes[4]]));
