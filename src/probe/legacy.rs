@@ -674,10 +674,14 @@ impl LegacyError {
 
 /// Whether a modern handshake that failed with `error` may still have a chain to read
 /// with the legacy hello: the server refused the version or found nothing in common
-/// (alerts, or rustls finding the server's choice unusable), or its Certificate
+/// (its alert, or rustls finding the server's choice unusable: a TLS 1.2 key exchange
+/// signed with a scheme rustls cannot name, as an RSA-PSS key's), or its Certificate
 /// message was larger than rustls reads (64 KiB).
+///
+/// A server that closes or resets the connection on a hello it does not like shows up
+/// as an I/O error, not here; whether to try the legacy hello then is the caller's call.
 pub fn calls_for_legacy_hello(error: &rustls::Error) -> bool {
-    use rustls::{AlertDescription as A, Error as E, InvalidMessage};
+    use rustls::{AlertDescription as A, Error as E, InvalidMessage, PeerMisbehaved};
     matches!(
         error,
         E::AlertReceived(
@@ -687,6 +691,7 @@ pub fn calls_for_legacy_hello(error: &rustls::Error) -> bool {
                 | A::IllegalParameter
                 | A::DecodeError,
         ) | E::PeerIncompatible(_)
+            | E::PeerMisbehaved(PeerMisbehaved::SignedKxWithWrongAlgorithm)
             | E::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge)
     )
 }
@@ -1846,6 +1851,9 @@ mod tests {
         )));
         assert!(calls_for_legacy_hello(&E::InvalidMessage(
             InvalidMessage::HandshakePayloadTooLarge
+        )));
+        assert!(calls_for_legacy_hello(&E::PeerMisbehaved(
+            rustls::PeerMisbehaved::SignedKxWithWrongAlgorithm
         )));
         assert!(!calls_for_legacy_hello(&E::AlertReceived(A::UnknownCA)));
         assert!(!calls_for_legacy_hello(&E::InvalidMessage(
