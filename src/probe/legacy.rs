@@ -49,8 +49,8 @@ pub const MAX_RECORD_LEN: usize = 16 * 1024 + 2048;
 /// [`MAX_CHAIN_BYTES`] instead).
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024 + 128;
 
-/// The most records read. A server that sends its chain in 16 KiB records needs 20
-/// for the largest chain kept; one that trickles 1-byte records is cut off here.
+/// The most records read. A server that sends its chain in 16 KiB records needs about
+/// 20 for the largest chain kept; one that trickles tiny records is cut off here.
 pub const MAX_RECORDS: usize = 1024;
 
 /// The most bytes read in all: the largest chain kept, the largest ServerHello, the
@@ -102,7 +102,7 @@ pub enum HelloProfile {
     Full,
     /// For servers that break on the full hello: `client_version` 0x0301 (old servers
     /// that close on a TLS 1.2 hello), at most [`CAUTIOUS_MAX_SUITES`] suites, no
-    /// extension but SNI. Worth a try when [`HelloProfile::Full`] met an alert or a
+    /// extension but SNI (and padding). Worth a try when [`HelloProfile::Full`] met an alert or a
     /// closed connection.
     Cautious,
 }
@@ -174,7 +174,7 @@ impl LegacyHello {
         body.push(0); // no session to resume
         let mut suites = self.suites();
         suites.push(RENEGOTIATION_INFO_SCSV);
-        put_u16_list(&mut body, 2, &suites);
+        put_u16_list(&mut body, &suites);
         body.extend_from_slice(&[1, 0]); // compression: null only
 
         let mut extensions = Vec::new();
@@ -190,19 +190,24 @@ impl LegacyHello {
         }
         if full {
             let mut groups = Vec::new();
-            put_u16_list(&mut groups, 2, &NAMED_GROUPS);
+            put_u16_list(&mut groups, &NAMED_GROUPS);
             put_extension(&mut extensions, EXT_SUPPORTED_GROUPS, &groups);
             // uncompressed, ansiX962_compressed_prime, ansiX962_compressed_char2
             put_extension(&mut extensions, EXT_EC_POINT_FORMATS, &[3, 0, 1, 2]);
             let mut schemes = Vec::new();
-            put_u16_list(&mut schemes, 2, &self.signature_schemes());
+            put_u16_list(&mut schemes, &self.signature_schemes());
             put_extension(&mut extensions, EXT_SIGNATURE_ALGORITHMS, &schemes);
         }
         // Some servers hang on a hello of 256 to 511 bytes (RFC 7685): pad it to 512.
-        let unpadded = 4 + body.len() + 2 + extensions.len();
+        let block = match extensions.len() {
+            0 => 0,
+            n => 2 + n,
+        };
+        let unpadded = 4 + body.len() + block;
         if (256..512).contains(&unpadded) {
-            let room = 512 - unpadded;
-            let padding = if room >= 4 { room - 4 } else { 1 };
+            // The padding extension's header, and the block's if it is the first.
+            let added = 4 + if block == 0 { 2 } else { 0 };
+            let padding = 512usize.saturating_sub(unpadded + added);
             put_extension(&mut extensions, EXT_PADDING, &vec![0; padding]);
         }
         if !extensions.is_empty() {
@@ -259,8 +264,8 @@ fn put_u24(out: &mut Vec<u8>, value: usize) {
     out.extend_from_slice(&(value as u32).to_be_bytes()[1..]);
 }
 
-fn put_u16_list(out: &mut Vec<u8>, length_bytes: usize, items: &[u16]) {
-    debug_assert_eq!(length_bytes, 2);
+/// `items` behind their length in bytes (two bytes).
+fn put_u16_list(out: &mut Vec<u8>, items: &[u16]) {
     put_u16(out, items.len() * 2);
     for item in items {
         out.extend_from_slice(&item.to_be_bytes());
@@ -1764,6 +1769,38 @@ mod tests {
         assert!(!ecdsa.signature_schemes().contains(&0x0201));
         let any = LegacyHello::new(None, KeyType::Any);
         assert_eq!(any.signature_schemes().len(), SIGNATURE_SCHEMES.len());
+    }
+
+    #[test]
+    fn no_name_length_puts_a_hello_between_256_and_511_bytes() {
+        for len in 1..=253 {
+            // Labels of at most 61 letters.
+            let host: String = (0..len)
+                .map(|i| {
+                    if i % 62 == 61 && i + 1 < len {
+                        '.'
+                    } else {
+                        'a'
+                    }
+                })
+                .collect();
+            for key_type in [KeyType::Any, KeyType::Rsa, KeyType::Ecdsa] {
+                for hello in [
+                    LegacyHello::new(name(&host), key_type),
+                    LegacyHello::new(name(&host), key_type).cautious(),
+                ] {
+                    let bytes = hello.encode([0; 32]);
+                    let handshake_len = bytes.len() - 5;
+                    assert!(
+                        !(256..512).contains(&handshake_len),
+                        "{len}-byte name, {key_type:?}, {:?}: {handshake_len}",
+                        hello.profile
+                    );
+                    let (_, _, _, extensions) = parse_hello(&bytes);
+                    assert_eq!(&extensions[0].1[5..], host.as_bytes());
+                }
+            }
+        }
     }
 
     #[test]
