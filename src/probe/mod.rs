@@ -6,6 +6,7 @@
 //! logging it and turning it into metrics are left to the callers.
 
 pub mod connect;
+pub mod legacy;
 pub mod line_io;
 pub mod outcome;
 pub mod resolve;

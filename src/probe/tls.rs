@@ -190,40 +190,55 @@ impl ServerCertVerifier for ChainCapture {
         Ok(ServerCertVerified::assertion())
     }
 
+    /// Accepted unverified: the probe observes, it does not authenticate, so a key or
+    /// signature algorithm that ring refuses (RSA under 2048 bits, SHA-1, Ed448...)
+    /// must not end the handshake. Whether the chain is trustworthy is
+    /// `probe::verify`'s verdict.
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
+    /// Accepted unverified, as in TLS 1.2.
     fn verify_tls13_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
+    /// Every scheme rustls knows, so that the server can sign with whatever its key
+    /// and the negotiated version allow.
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        ALL_SIGNATURE_SCHEMES.to_vec()
     }
 }
+
+/// Every signature scheme rustls names, strongest first.
+const ALL_SIGNATURE_SCHEMES: [SignatureScheme; 16] = [
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+    SignatureScheme::ECDSA_NISTP521_SHA512,
+    SignatureScheme::ED25519,
+    SignatureScheme::ED448,
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PSS_SHA512,
+    SignatureScheme::RSA_PKCS1_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA384,
+    SignatureScheme::RSA_PKCS1_SHA512,
+    SignatureScheme::ML_DSA_44,
+    SignatureScheme::ML_DSA_65,
+    SignatureScheme::ML_DSA_87,
+    SignatureScheme::RSA_PKCS1_SHA1,
+    SignatureScheme::ECDSA_SHA1_Legacy,
+];
 
 /// Presents the configured client certificate, if any, and notes that one was asked for.
 #[derive(Debug)]
@@ -386,6 +401,19 @@ fn classify_tls(error: &rustls::Error) -> HandshakeReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_signature_scheme_rustls_knows_is_offered() {
+        let known: Vec<SignatureScheme> = (0..=u16::MAX)
+            .map(SignatureScheme::from)
+            .filter(|s| !matches!(s, SignatureScheme::Unknown(_)))
+            .collect();
+        let offered = ChainCapture.supported_verify_schemes();
+        for scheme in &known {
+            assert!(offered.contains(scheme), "{scheme:?} is not offered");
+        }
+        assert_eq!(offered.len(), known.len(), "no duplicates, nothing unknown");
+    }
 
     #[test]
     fn tls13_suites_get_their_iana_names() {
