@@ -317,7 +317,7 @@ fn json_lines_have_one_target_the_probe_target_and_the_module_apart() {
 
     assert_eq!(audit["module"], "certwatch::audit", "{audit}");
     assert_eq!(failed["target"], "mail");
-    assert_eq!(failed["module"], "certwatch::scheduler");
+    assert_eq!(failed["module"], "certwatch::source");
     assert_eq!(failed["level"], "WARN");
     assert!(failed["timestamp"].is_string());
     assert!(failed["stage"].is_string() && failed["reason"].is_string());
