@@ -87,17 +87,21 @@ impl ConfigSource {
     }
 }
 
-/// Runs `work` on the blocking pool: file reads and parsing never hold a worker. A
-/// panic comes back as its message.
+/// Work on the blocking pool that panicked (a bug), with the panic's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Panicked(String);
+
+/// Runs `work` on the blocking pool: file reads and parsing never hold a worker.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| match e.try_into_panic() {
+) -> Result<T, Panicked> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Panicked(match e.try_into_panic() {
             Ok(panic) => panic_message(&*panic),
             Err(e) => e.to_string(),
         })
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -117,7 +121,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         .await
         .map_err(|why| AppError::Panicked {
             what: "the configuration",
-            why,
+            why: why.0,
         })??;
     announce(&config_source, &config);
     let web = match args.web_config_file.clone() {
@@ -127,7 +131,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
                     .await
                     .map_err(|why| AppError::Panicked {
                         what: "the web configuration",
-                        why,
+                        why: why.0,
                     })?;
             Some(Arc::new(loaded.map_err(AppError::WebConfig)?))
         }
@@ -282,11 +286,10 @@ impl Reloader {
         let web = match self.web.clone() {
             None => Ok(None),
             Some(web) => {
-                let result = blocking(move || web.reload(who))
-                    .await
-                    .unwrap_or_else(|why| {
-                        Err(vec![format!("reloading the web configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")])
-                    });
+                let result = match blocking(move || web.reload(who)).await {
+                    Ok(result) => result.map_err(|e| e.problems()),
+                    Err(why) => Err(vec![format!("reloading the web configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")]),
+                };
                 self.exporter.web_config_loaded(result.is_ok());
                 result
                     .map(|()| Some("web configuration reloaded".to_owned()))
