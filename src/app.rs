@@ -367,7 +367,12 @@ impl Reloader {
     /// when a reload is due.
     async fn look(&mut self) -> Option<Vec<PathBuf>> {
         let (base, full) = self.watch.as_mut()?.next_look();
-        let now = blocking(move || base.refresh(full)).await.ok()?;
+        let (now, base) = blocking(move || (base.refresh(full), base)).await.ok()?;
+        let same = now.replaced_unchanged(&base);
+        if !same.is_empty() {
+            let same: Vec<String> = same.iter().map(|p| p.display().to_string()).collect();
+            tracing::debug!(files = ?same, "--config.auto-reload: replaced with the same content; nothing to reload");
+        }
         self.watch.as_mut()?.saw(now)
     }
 

@@ -169,7 +169,7 @@ pub struct ServeArgs {
     #[arg(long = "config.auto-reload", alias = "config.enable-auto-reload")]
     pub config_auto_reload: bool,
     /// How often `--config.auto-reload` looks at the files; a change is applied once
-    /// two looks agree on it [default: 2s].
+    /// two looks agree on it [default: 1s].
     #[arg(
         long = "config.auto-reload-interval",
         value_name = "DURATION",

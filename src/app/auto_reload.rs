@@ -27,7 +27,7 @@ use crate::fileread::{self, PEM_LIMIT};
 use crate::web::watch::Stamp;
 
 /// How often the files are looked at, unless `--config.auto-reload-interval` says.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Every this many looks, every file is read whatever `stat` says.
 pub const FULL_CHECK_EVERY: u32 = 15;
@@ -110,6 +110,22 @@ impl Fingerprint {
                 .iter()
                 .zip(&other.0)
                 .all(|(a, b)| a.path == b.path && a.digest == b.digest)
+    }
+
+    /// The files of `self` that `stat` shows replaced or touched since `earlier`
+    /// although their content is the same (a ConfigMap swap of another key, an editor
+    /// saving without a change).
+    pub fn replaced_unchanged(&self, earlier: &Fingerprint) -> Vec<PathBuf> {
+        self.0
+            .iter()
+            .filter(|f| {
+                earlier
+                    .0
+                    .iter()
+                    .any(|e| e.path == f.path && e.digest == f.digest && e.stamp != f.stamp)
+            })
+            .map(|f| f.path.clone())
+            .collect()
     }
 
     /// The files, in order.
@@ -219,8 +235,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("certwatch.yml");
         write(&config, "targets: []\n");
-        let mut watch = Watch::new(DEFAULT_INTERVAL, Fingerprint::of(&[config.clone()]));
-        let mut look = |watch: &mut Watch| {
+        let mut watch = Watch::new(
+            DEFAULT_INTERVAL,
+            Fingerprint::of(std::slice::from_ref(&config)),
+        );
+        let look = |watch: &mut Watch| {
             let (base, full) = watch.next_look();
             watch.saw(base.refresh(full))
         };
@@ -237,7 +256,7 @@ mod tests {
         assert_eq!(look(&mut watch), None, "not settled yet");
         assert_eq!(look(&mut watch), Some(vec![config.clone()]));
         // It failed to load: not tried again while it stays the same.
-        let failed = Fingerprint::of(&[config.clone()]);
+        let failed = Fingerprint::of(std::slice::from_ref(&config));
         watch.failed(failed);
         for _ in 0..3 {
             assert_eq!(look(&mut watch), None);
@@ -246,7 +265,7 @@ mod tests {
         write(&config, "targets: []\nconcurrency: 4\n");
         assert_eq!(look(&mut watch), None);
         assert_eq!(look(&mut watch), Some(vec![config.clone()]));
-        watch.loaded(Fingerprint::of(&[config.clone()]));
+        watch.loaded(Fingerprint::of(std::slice::from_ref(&config)));
         assert_eq!(look(&mut watch), None);
         // Gone: a change, whose reload will fail and be reported.
         std::fs::remove_file(&config).unwrap();
@@ -260,7 +279,7 @@ mod tests {
         let config = dir.path().join("certwatch.yml");
         write(&config, "aaaa");
         let modified = std::fs::metadata(&config).unwrap().modified().unwrap();
-        let before = Fingerprint::of(&[config.clone()]);
+        let before = Fingerprint::of(std::slice::from_ref(&config));
         // Rewritten in place with the same size and time: stat cannot tell.
         write(&config, "bbbb");
         std::fs::File::options()

@@ -709,7 +709,10 @@ fn certificate(out: &mut String, depth: usize, cert: &ParsedCert, now: SystemTim
             let _ = writeln!(out, "    {}", printable(&e.to_string()));
         }
         Ok(info) => {
-            let now = crate::metrics::collector::unix_seconds(now);
+            let now = match now.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => d.as_secs_f64(),
+                Err(e) => -e.duration().as_secs_f64(),
+            };
             let sans: Vec<String> = info
                 .dns_names
                 .iter()
