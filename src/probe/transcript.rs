@@ -841,6 +841,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn addresses_probed_at_once_keep_their_own_logs() {
+        let speak = |ip: &'static str| {
+            for_address(ip.parse().unwrap(), async move {
+                for i in 0..3 {
+                    received_line(&format!("{ip} {i}"));
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let ((), transcript) = recorded(async {
+            futures_util::future::join(speak("192.0.2.1"), speak("2001:db8::1")).await;
+        })
+        .await;
+        assert_eq!(transcript.addresses.len(), 2);
+        for (ip, log) in &transcript.addresses {
+            let lines: Vec<&str> = log
+                .events
+                .iter()
+                .map(|e| match e {
+                    Event::Line { text, .. } => text.as_str(),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            let own = |i| format!("{ip} {i}");
+            assert_eq!(lines, [own(0), own(1), own(2)], "{ip}");
+        }
+        assert!(transcript.general.events.is_empty());
+    }
+
+    #[tokio::test]
     async fn binary_messages_join_until_the_other_side_speaks() {
         let ((), transcript) = recorded(async {
             sent(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]);
