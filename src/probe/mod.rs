@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod resolve;
 pub mod starttls;
 pub mod tls;
+pub mod transcript;
 pub mod verify;
 
 use std::future::Future;
@@ -50,12 +51,13 @@ pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
     let resolved =
         resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
     let resolve_took = started.elapsed();
+    transcript::resolved(&resolved, resolve_took);
     let addresses = match resolved {
         Err(failure) => vec![unresolved(failure, resolve_took)],
         Ok(ips) => {
-            let probes = ips
-                .into_iter()
-                .map(|ip| probe_address(spec, &setup, ip, deadline, resolve_took));
+            let probes = ips.into_iter().map(|ip| {
+                transcript::for_address(ip, probe_address(spec, &setup, ip, deadline, resolve_took))
+            });
             futures_util::future::join_all(probes).await
         }
     };
@@ -89,11 +91,10 @@ async fn probe_address(
     phases.set(Phase::Resolve, resolve_took);
     let mut chain_der = Vec::new();
     let handshake = async {
-        let stream = timed(
-            &mut phases,
-            Phase::Connect,
-            connect::connect(SocketAddr::new(ip, spec.address.port), deadline),
-        )
+        let stream = timed(&mut phases, Phase::Connect, {
+            let addr = SocketAddr::new(ip, spec.address.port);
+            transcript::connect(addr, connect::connect(addr, deadline))
+        })
         .await?;
         let stream = if spec.starttls == crate::config::StartTls::None {
             stream

@@ -278,6 +278,10 @@ where
 {
     HANDSHAKE
         .scope(RefCell::default(), async {
+            super::transcript::note(super::transcript::Topic::Tls, || match name {
+                ServerName::DnsName(dns) => format!("handshake with SNI {}", dns.as_ref()),
+                _ => "handshake without SNI (the server name is an IP address)".to_owned(),
+            });
             let connector = TlsConnector::from(setup.config.clone());
             let connected = with_deadline(
                 Phase::Handshake,
@@ -286,6 +290,11 @@ where
             )
             .await;
             let client_auth_requested = HANDSHAKE.with(|o| o.borrow().client_auth_requested);
+            let alpn = match &connected {
+                Ok(Ok(stream)) => stream.get_ref().1.alpn_protocol(),
+                _ => None,
+            };
+            super::transcript::handshake_observed(alpn, client_auth_requested);
             let result = match connected {
                 Ok(Ok(mut stream)) => {
                     let (_, conn) = stream.get_ref();
