@@ -18,14 +18,15 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{ConfigError, Problem, SettingError};
 use super::locate::Positions;
-use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawTls};
+use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls};
 use super::types::{
-    Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+    Address, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls,
+    TlsName, Trust,
 };
 use super::{
-    Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_TIMEOUT,
-    MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND, MAX_TIMEOUT,
-    MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
+    Config, ExpiryThresholds, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN,
+    DEFAULT_TIMEOUT, MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND,
+    MAX_TIMEOUT, MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
 };
 use crate::fileread::{self, PemError};
 use crate::trust::{
@@ -62,6 +63,13 @@ pub struct TargetSpec {
     /// The trust anchors and client identity, as loaded; shared by every target with
     /// the same TLS settings.
     pub tls: Arc<TlsMaterial>,
+    /// Which key type's signature schemes and suites are offered.
+    pub key_type: KeyType,
+    /// Whether SNI is sent.
+    pub sni: bool,
+    /// Whether the legacy second hello is sent when the modern handshake fails on the
+    /// version or finds nothing in common.
+    pub legacy: Legacy,
 }
 
 impl TargetSpec {
@@ -80,6 +88,9 @@ impl TargetSpec {
             && self.timeout == other.timeout
             && self.labels == other.labels
             && self.tls.id() == other.tls.id()
+            && self.key_type == other.key_type
+            && self.sni == other.sni
+            && self.legacy == other.legacy
     }
 }
 
@@ -276,6 +287,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         problems,
     );
     let probe_limits = probe_limits(raw.probe.unwrap_or_default(), problems);
+    let thresholds = thresholds(raw.thresholds.unwrap_or_default(), problems);
 
     let mut resolver = Resolver {
         defaults: raw.defaults,
@@ -325,7 +337,33 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         targets,
         probe_limits,
         resolver,
+        thresholds,
     }
+}
+
+fn thresholds(raw: RawThresholds, problems: &mut Problems) -> ExpiryThresholds {
+    let warning = raw
+        .warning
+        .map_or(ExpiryThresholds::DEFAULT.warning, |d| d.get());
+    let critical = raw
+        .critical
+        .map_or(ExpiryThresholds::DEFAULT.critical, |d| d.get());
+    if critical > warning {
+        let at = if raw.critical.is_some() {
+            "thresholds.critical"
+        } else {
+            "thresholds.warning"
+        };
+        problems.add(
+            at,
+            SettingError::ThresholdsInverted {
+                warning: PromDuration::from_duration(warning),
+                critical: PromDuration::from_duration(critical),
+            },
+        );
+        return ExpiryThresholds::DEFAULT;
+    }
+    ExpiryThresholds { warning, critical }
 }
 
 /// Adds a problem at `setting` unless `1 <= value <= max`.
@@ -801,6 +839,9 @@ fn spec(
         timeout,
         labels,
         tls: material?,
+        key_type: settings.key_type.unwrap_or(KeyType::Any),
+        sni: settings.sni.unwrap_or(true),
+        legacy: settings.legacy.unwrap_or(Legacy::On),
     })
 }
 
