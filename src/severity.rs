@@ -411,7 +411,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use crate::probe::outcome::{ConnectReason, FailureKind};
+    use crate::probe::outcome::{ConnectReason, Failure, FailureKind, TlsParams};
 
     const T: Thresholds = Thresholds::DEFAULT;
 
@@ -584,6 +584,71 @@ mod tests {
         assert_eq!(j.severity, Severity::Critical);
         assert_eq!(j.limit.map(|l| l.holder), Some(Holder::TrustAnchor));
         assert_eq!(j.to_string(), "the trust anchor expires in 5.0 days");
+    }
+
+    #[test]
+    fn the_holder_is_named_from_the_path_not_from_an_unused_certificate_of_the_same_date() {
+        // An unused extra at depth 1 expires the same second as the path's
+        // intermediate at depth 2: the one on the path is named.
+        let mut a = address(
+            tls(),
+            vec![
+                cert("CN=leaf", 60.0),
+                cert("CN=stray", 10.0),
+                cert("CN=inter on the path", 10.0),
+            ],
+            None,
+        );
+        a.verdict = Some(Verdict::Verified {
+            path_not_after: NOW + 10 * 86_400,
+            path: vec![0, 2],
+        });
+        let j = judge(&a, T, now());
+        assert_eq!(
+            j.limit.map(|l| l.holder),
+            Some(Holder::Presented {
+                depth: 2,
+                subject: "CN=inter on the path"
+            })
+        );
+    }
+
+    #[test]
+    fn a_legacy_only_server_is_judged_by_its_chain_and_is_at_least_a_warning() {
+        use crate::probe::outcome::HandshakeReason;
+        let modern = Err(Failure::new(
+            FailureKind::Handshake(HandshakeReason::ProtocolVersion),
+            "protocol_version alert",
+        ));
+        let mut a = address(
+            modern.clone(),
+            vec![cert("CN=idrac", 200.0)],
+            verified(200.0),
+        );
+        a.legacy = Some(TlsParams {
+            version: "TLSv1.0",
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        });
+        let j = judge(&a, T, now());
+        assert_eq!(
+            (j.severity, j.reason),
+            (Severity::Warning, Reason::LegacyOnly)
+        );
+        assert_eq!(
+            j.to_string(),
+            "only a legacy TLS hello reaches the server; certificate 0 (CN=idrac) expires in 200.0 days"
+        );
+        // Its expiry still makes it critical.
+        let mut soon = address(modern.clone(), vec![cert("CN=idrac", 3.0)], verified(3.0));
+        soon.legacy = a.legacy;
+        let j = judge(&soon, T, now());
+        assert_eq!(
+            (j.severity, j.reason),
+            (Severity::Critical, Reason::ExpiresWithinCritical)
+        );
+        // Without the legacy chain, the modern failure is what counts.
+        let failed = address(modern, vec![], None);
+        assert_eq!(judge(&failed, T, now()).severity, Severity::Critical);
     }
 
     #[test]

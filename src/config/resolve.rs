@@ -909,6 +909,75 @@ mod tests {
     }
 
     #[test]
+    fn key_type_sni_and_legacy_resolve_target_over_module_over_defaults() {
+        let yaml = "defaults:\n  sni: false\n  legacy: off\nmodules:\n  rsa:\n    key_type: rsa\n    legacy: on\ntargets:\n  - {address: \"127.0.0.1:1\", name: plain}\n  - {address: \"127.0.0.1:2\", name: via-module, module: rsa}\n  - {address: \"127.0.0.1:3\", name: own, module: rsa, key_type: ecdsa, sni: true}\n";
+        let config = resolve(yaml, "c.yml", Path::new(".")).expect("valid");
+        let got: Vec<(&str, KeyType, bool, Legacy)> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.key_type, t.sni, t.legacy))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plain", KeyType::Any, false, Legacy::Off),
+                ("via-module", KeyType::Rsa, false, Legacy::On),
+                ("own", KeyType::Ecdsa, true, Legacy::On),
+            ]
+        );
+        let built_in = resolve(
+            "targets:\n  - {address: \"127.0.0.1:1\"}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let t = &built_in.targets[0];
+        assert_eq!(
+            (t.key_type, t.sni, t.legacy),
+            (KeyType::Any, true, Legacy::On)
+        );
+        assert!(!t.same_probe(&config.targets[0]));
+        refused("defaults:\n  key_type: dsa\n", "2:13", "key_type");
+        refused("defaults:\n  legacy: maybe\n", "2:11", "legacy");
+        refused("defaults:\n  sni: sometimes\n", "2:8", "sni");
+    }
+
+    #[test]
+    fn thresholds_default_to_21_and_7_days_and_critical_may_not_pass_warning() {
+        let config = resolve("{}", "c.yml", Path::new(".")).expect("valid");
+        assert_eq!(config.thresholds, ExpiryThresholds::DEFAULT);
+        assert_eq!(
+            ExpiryThresholds::DEFAULT.warning,
+            Duration::from_secs(21 * 86_400)
+        );
+        let config = resolve(
+            "thresholds: {warning: 30d, critical: 10d}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.thresholds,
+            ExpiryThresholds {
+                warning: Duration::from_secs(30 * 86_400),
+                critical: Duration::from_secs(10 * 86_400)
+            }
+        );
+        accepted("thresholds: {warning: 7d, critical: 7d}\n");
+        refused(
+            "thresholds:\n  critical: 30d\n",
+            "2:13",
+            "thresholds.critical (30d) is longer than thresholds.warning (21d)",
+        );
+        refused(
+            "thresholds:\n  warning: 1d\n",
+            "2:12",
+            "thresholds.critical (7d) is longer than thresholds.warning (1d)",
+        );
+        refused("thresholds:\n  often: 1d\n", "2:3", "unknown field");
+    }
+
+    #[test]
     fn concurrency_is_from_1_to_100000() {
         accepted("concurrency: 1\n");
         accepted("concurrency: 100000\n");

@@ -1025,6 +1025,103 @@ mod tests {
     }
 
     #[test]
+    fn a_legacy_only_probe_reports_its_failure_chain_choice_and_findings() {
+        use crate::probe::outcome::{ChainIssue, HandshakeReason, Weakness};
+        let config = Config::from_yaml(
+            "targets:\n  - {address: \"127.0.0.1:1\", name: idrac}\n",
+            "t.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let mut a = address(
+            vec![cert("leaf"), cert("ca"), cert("old root")],
+            Err(Failure::new(
+                FailureKind::Handshake(HandshakeReason::ProtocolVersion),
+                "protocol_version",
+            )),
+        );
+        a.legacy = Some(TlsParams {
+            version: "TLSv1.0",
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        });
+        a.verdict = Some(Verdict::Verified {
+            path_not_after: 0,
+            path: vec![0, 1],
+        });
+        a.chain_issues = vec![ChainIssue::Unrelated, ChainIssue::TooLong];
+        a.weaknesses = vec![(0, Weakness::Sha1Signature), (2, Weakness::RsaKeyUnder2048)];
+        let outcome = ProbeOutcome { addresses: vec![a] };
+        let body = render_outcome(&config.targets[0], &outcome, SystemTime::now());
+        let lines = |family: &str| -> Vec<&str> {
+            body.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect()
+        };
+        assert_eq!(
+            lines(HANDSHAKE_SUCCESS),
+            [format!(
+                "{HANDSHAKE_SUCCESS}{{target=\"idrac\",ip=\"127.0.0.1\"}} 0"
+            )]
+        );
+        assert_eq!(
+            lines(LEGACY_ONLY),
+            [format!(
+                "{LEGACY_ONLY}{{target=\"idrac\",ip=\"127.0.0.1\"}} 1"
+            )]
+        );
+        assert_eq!(label(lines(TLS_INFO)[0], "version"), "TLSv1.0");
+        assert_eq!(
+            label(lines(PROBE_FAILURE_INFO)[0], "reason"),
+            "protocol_version"
+        );
+        let issues: Vec<&str> = lines(CHAIN_ISSUE_INFO)
+            .iter()
+            .map(|l| label(l, "issue"))
+            .collect();
+        assert_eq!(issues, ["unrelated", "too_long"]);
+        let weak: Vec<(&str, &str)> = lines(CERT_WEAKNESS_INFO)
+            .iter()
+            .map(|l| (label(l, "depth"), label(l, "weakness")))
+            .collect();
+        assert_eq!(weak, [("0", "sha1_signature"), ("2", "rsa_key_under_2048")]);
+        let on_path: Vec<(&str, &str)> = lines(CERT_ON_VERIFIED_PATH)
+            .iter()
+            .map(|l| (label(l, "depth"), l.rsplit(' ').next().unwrap_or("")))
+            .collect();
+        assert_eq!(on_path, [("0", "1"), ("1", "1"), ("2", "0")]);
+        // A refused connection: nothing is known of legacy TLS.
+        let refused = address(
+            vec![],
+            Err(Failure::new(
+                FailureKind::Connect(ConnectReason::Refused),
+                "refused",
+            )),
+        );
+        let body = render_outcome(
+            &config.targets[0],
+            &ProbeOutcome {
+                addresses: vec![refused],
+            },
+            SystemTime::now(),
+        );
+        assert!(!body.contains(&format!("{LEGACY_ONLY}{{")), "{body}");
+    }
+
+    #[test]
+    fn every_depth_of_the_longest_chain_kept_has_its_label() {
+        assert_eq!(DEPTH_LABELS.len(), crate::probe::legacy::MAX_CERTIFICATES);
+        for (depth, label) in DEPTH_LABELS.iter().enumerate() {
+            assert_eq!(*label, format!("depth=\"{depth}\""));
+        }
+        for (issue, label) in ChainIssue::ALL.iter().zip(ISSUE_LABELS) {
+            assert_eq!(label, format!("issue=\"{}\"", issue.as_label()));
+        }
+        for (weakness, label) in Weakness::ALL.iter().zip(WEAKNESS_LABELS) {
+            assert_eq!(label, format!("weakness=\"{}\"", weakness.as_label()));
+        }
+    }
+
+    #[test]
     fn dns_names_are_comma_wrapped_escaped_and_bounded() {
         assert_eq!(
             dns_names_value(&["a.example".into(), "b.example".into()]),
