@@ -406,12 +406,24 @@ where
                 let mut o = o.borrow_mut();
                 (std::mem::take(&mut o.chain), o.cut.take())
             });
+            // Say what happened to the certificate, never a bare "no certificate".
             let result = match result {
                 Err(mut failure) if chain.is_empty() => {
-                    failure.detail = format!(
-                        "the server ended the handshake before its certificate arrived: {}",
-                        failure.detail
-                    );
+                    let what = match failure.kind {
+                        FailureKind::Handshake(
+                            HandshakeReason::Reset
+                            | HandshakeReason::ProtocolVersion
+                            | HandshakeReason::HandshakeFailure
+                            | HandshakeReason::TlsAlert,
+                        ) => Some("the server ended the handshake before its certificate arrived"),
+                        FailureKind::Handshake(HandshakeReason::ProtocolError) => {
+                            Some("no certificate arrived")
+                        }
+                        _ => None,
+                    };
+                    if let Some(what) = what {
+                        failure.detail = format!("{what}: {}", failure.detail);
+                    }
                     Err(failure)
                 }
                 other => other,
