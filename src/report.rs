@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use crate::cert::{list_item, rfc3339 as date, NO_WELL_DEFINED_EXPIRATION};
-use crate::config::TargetSpec;
+use crate::config::{PromDuration, TargetSpec};
 use crate::metrics::collector::unix_seconds;
 use crate::printable::Printable;
 use crate::probe::outcome::{AddressOutcome, ProbeOutcome, Verdict};
@@ -316,11 +316,65 @@ pub fn json(
         .map(|a| address_json(a, thresholds, now))
         .collect();
     json!({
+        "schema_version": JSON_SCHEMA_VERSION,
         "status": worst.label(),
         "exit_code": worst.code(),
         "target": spec.name,
         "server_name": spec.server_name.to_string(),
+        "checked_at": date(unix_seconds(now).floor() as i64),
+        "checked_at_unix": unix_seconds(now).floor() as i64,
+        "thresholds": thresholds_json(thresholds),
         "addresses": addresses,
+    })
+}
+
+/// The version of the `check --json` document. It grows when a key is added and
+/// changes when one is removed or changes meaning; 1 is the first versioned document
+/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+fn thresholds_json(thresholds: Thresholds) -> Value {
+    let duration = |d: std::time::Duration| {
+        json!({
+            "duration": PromDuration::from_duration(d).to_string(),
+            "seconds": d.as_secs_f64(),
+            "days": d.as_secs_f64() / 86_400.0,
+        })
+    };
+    json!({
+        "warning": duration(thresholds.warning),
+        "critical": duration(thresholds.critical),
+    })
+}
+
+/// The text a Nagios plugin prints when it cannot run: the status line
+/// `CERTWATCH UNKNOWN - <problem>`, then `details` as its long output. A `|` would
+/// start performance data, so it is escaped.
+pub fn unknown_text(problem: &str, details: &[&str]) -> String {
+    let mut out = format!(
+        "CERTWATCH UNKNOWN - {}\n",
+        Printable(problem).to_string().replace('|', "\\u{7c}")
+    );
+    for line in details {
+        let _ = writeln!(
+            out,
+            "{}",
+            Printable(line).to_string().replace('|', "\\u{7c}")
+        );
+    }
+    out
+}
+
+/// The JSON document of a check that could not run: status UNKNOWN, exit code 3, and
+/// the problem, checked at `now`.
+pub fn unknown_json(problem: &str, now: SystemTime) -> Value {
+    json!({
+        "schema_version": JSON_SCHEMA_VERSION,
+        "status": Status::Unknown.label(),
+        "exit_code": Status::Unknown.code(),
+        "checked_at": date(unix_seconds(now).floor() as i64),
+        "checked_at_unix": unix_seconds(now).floor() as i64,
+        "error": problem,
     })
 }
 
@@ -396,6 +450,7 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
                 "dns_names": info.dns_names,
                 "ip_addresses": info.ip_addresses,
                 "not_before": date(info.not_before),
+                "not_before_unix": info.not_before,
                 "not_after": date(info.not_after),
                 "not_after_unix": info.not_after,
                 "days_left": (info.not_after as f64 - now) / 86_400.0,

@@ -422,3 +422,60 @@ async fn probe_limits_answer_403_429_and_503_follow_reloads_and_are_audited() {
     .await
     .unwrap();
 }
+
+#[test]
+fn a_refused_reload_leaves_reloading_working_and_the_metric_truthful() {
+    let h = Harness::new();
+    let port = closed_port();
+    let valid = |names: &[&str]| {
+        let mut yaml = String::from("targets:\n");
+        for name in names {
+            yaml.push_str(&format!(
+                "  - {{address: \"127.0.0.1:{port}\", name: {name}}}\n"
+            ));
+        }
+        yaml
+    };
+    h.write("certwatch.yml", &valid(&["a"]));
+    let exporter = Exporter::start(h.path(), &["--config", "certwatch.yml"]);
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        1.0
+    );
+
+    // A value that once passed `config check` and then panicked the reload task.
+    h.write(
+        "certwatch.yml",
+        &format!("concurrency: 2305843009213693952\n{}", valid(&["a"])),
+    );
+    let (status, body) = exporter.request("POST", "/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("certwatch.yml:1:14"), "{body}");
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        0.0
+    );
+    exporter.signal("HUP");
+    exporter.wait_for_audit("config_reload", |e| {
+        e["result"] == "failure" && e["who"] == "SIGHUP"
+    });
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        0.0
+    );
+
+    // The next good file loads, by either path.
+    h.write("certwatch.yml", &valid(&["a", "b"]));
+    let (status, body) = exporter.request("POST", "/-/reload");
+    assert_eq!(status, 200, "{body}");
+    let after = scrape(&exporter);
+    assert_eq!(after.value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), 1.0);
+    assert_eq!(after.value(TARGETS, &[]), 2.0);
+    h.write("certwatch.yml", &valid(&["b"]));
+    exporter.signal("HUP");
+    exporter.wait_for_audit("config_reload", |e| {
+        e["result"] == "success" && e["who"] == "SIGHUP"
+    });
+    assert_eq!(scrape(&exporter).value(TARGETS, &[]), 1.0);
+    assert!(exporter.stop().success());
+}

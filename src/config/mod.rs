@@ -142,6 +142,13 @@ impl Config {
             .expect("the empty configuration is valid")
     }
 
+    /// The files this configuration read besides itself: every PEM file it named
+    /// (CA, client certificate and key), as found from the current directory. What
+    /// `--config.auto-reload` watches with the file itself.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.resolver.files()
+    }
+
     /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe`),
     /// resolved as a target with only those settings would be. Reads no file: the TLS
     /// material of `defaults` and of every module was loaded with the configuration.

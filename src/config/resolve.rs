@@ -726,6 +726,14 @@ impl Resolver {
             .clone()
     }
 
+    /// Every PEM file read, sorted.
+    pub(super) fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.certs.keys().chain(self.keys.keys()).cloned().collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
     /// The spec of an ad-hoc probe (`GET /probe`), with the TLS material loaded with
     /// the configuration: no file is read.
     pub(super) fn adhoc(

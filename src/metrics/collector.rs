@@ -177,36 +177,41 @@ impl PreparedTarget {
     }
 }
 
-/// Prepared series, kept per target until its store entry is replaced.
+/// Prepared series, kept per store entry until it is replaced.
+///
+/// Keyed by the entry's sequence number, which is unique, hashed by foldhash (a fast
+/// hash for integer keys); the map is rebuilt from each scrape's entries, which also
+/// forgets the entries replaced or removed since the last one.
 #[derive(Debug, Default)]
 pub struct Collector {
-    prepared: Mutex<HashMap<String, (u64, Arc<PreparedTarget>)>>,
+    prepared: Mutex<HashMap<u64, Arc<PreparedTarget>, foldhash::fast::FixedState>>,
 }
 
 impl Collector {
-    /// The prepared series of `entries` (a store snapshot), preparing
-    /// those whose entry is new and forgetting those of targets no longer stored.
+    /// The prepared series of `entries` (a store snapshot): those of entries seen at an
+    /// earlier scrape are reused, the others prepared now.
     pub fn prepare(&self, entries: &[Arc<Entry>]) -> Vec<Arc<PreparedTarget>> {
         let mut cache = self
             .prepared
             .lock()
             // Nothing panics while the lock is held; the map stays consistent.
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let prepared = entries
+        let mut missed = false;
+        let prepared: Vec<Arc<PreparedTarget>> = entries
             .iter()
-            .map(|entry| match cache.get(entry.name()) {
-                Some((seq, series)) if *seq == entry.seq => series.clone(),
-                _ => {
-                    let series = Arc::new(PreparedTarget::new(entry));
-                    cache.insert(entry.name().to_owned(), (entry.seq, series.clone()));
-                    series
-                }
+            .map(|entry| {
+                cache.get(&entry.seq).cloned().unwrap_or_else(|| {
+                    missed = true;
+                    Arc::new(PreparedTarget::new(entry))
+                })
             })
             .collect();
-        if cache.len() > entries.len() {
-            let stored: std::collections::HashSet<&str> =
-                entries.iter().map(|e| e.name()).collect();
-            cache.retain(|name, _| stored.contains(name.as_str()));
+        if missed || cache.len() != entries.len() {
+            *cache = entries
+                .iter()
+                .map(|e| e.seq)
+                .zip(prepared.iter().cloned())
+                .collect();
         }
         prepared
     }

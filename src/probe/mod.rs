@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod resolve;
 pub mod starttls;
 pub mod tls;
+pub mod transcript;
 pub mod verify;
 
 use std::future::Future;
@@ -59,12 +60,13 @@ pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
     let resolved =
         resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
     let resolve_took = started.elapsed();
+    transcript::resolved(&resolved, resolve_took);
     let addresses = match resolved {
         Err(failure) => vec![unresolved(failure, resolve_took)],
         Ok(ips) => {
-            let probes = ips
-                .into_iter()
-                .map(|ip| probe_address(spec, &setup, ip, deadline, resolve_took));
+            let probes = ips.into_iter().map(|ip| {
+                transcript::for_address(ip, probe_address(spec, &setup, ip, deadline, resolve_took))
+            });
             futures_util::future::join_all(probes).await
         }
     };
@@ -97,11 +99,10 @@ async fn open(
     deadline: Instant,
     phases: &mut PhaseTimes,
 ) -> Result<tokio::net::TcpStream, Failure> {
-    let stream = timed(
-        phases,
-        Phase::Connect,
-        connect::connect(SocketAddr::new(ip, spec.address.port), deadline),
-    )
+    let stream = timed(phases, Phase::Connect, {
+        let addr = SocketAddr::new(ip, spec.address.port);
+        transcript::connect(addr, connect::connect(addr, deadline))
+    })
     .await?;
     if spec.starttls == crate::config::StartTls::None {
         return Ok(stream);
@@ -141,6 +142,9 @@ async fn legacy_capture(
 ) -> Result<legacy::LegacyCapture, String> {
     let name = spec.sni.then(|| spec.server_name.server_name().clone());
     let hello = legacy::LegacyHello::new(name, legacy_key_type(spec.key_type));
+    transcript::note(transcript::Topic::Tls, || {
+        "the modern handshake cannot reach the server: a new connection for the legacy hello (TLS 1.0-1.2, every suite)".to_owned()
+    });
     let mut ignored = PhaseTimes::default();
     let full = match open(spec, ip, deadline, &mut ignored).await {
         Ok(stream) => legacy::capture(stream, &hello, deadline).await,
@@ -151,6 +155,9 @@ async fn legacy_capture(
         Err(e) if calls_for_cautious(&e) && Instant::now() < deadline => e,
         Err(e) => return Err(format!("the legacy hello: {e}")),
     };
+    transcript::note(transcript::Topic::Tls, || {
+        format!("the legacy hello: {full_error}; one more connection for the cautious hello")
+    });
     let cautious = match open(spec, ip, deadline, &mut ignored).await {
         Ok(stream) => legacy::capture(stream, &hello.cautious(), deadline).await,
         Err(failure) => {

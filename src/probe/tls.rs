@@ -374,6 +374,11 @@ where
 {
     HANDSHAKE
         .scope(RefCell::default(), async {
+            super::transcript::note(super::transcript::Topic::Tls, || match name {
+                _ if !sni => "handshake without SNI (sni: false)".to_owned(),
+                ServerName::DnsName(dns) => format!("handshake with SNI {}", dns.as_ref()),
+                _ => "handshake without SNI (the server name is an IP address)".to_owned(),
+            });
             let connector = TlsConnector::from(setup.config(key_type, sni).clone());
             let connected = with_deadline(
                 Phase::Handshake,
@@ -382,6 +387,11 @@ where
             )
             .await;
             let client_auth_requested = HANDSHAKE.with(|o| o.borrow().client_auth_requested);
+            let alpn = match &connected {
+                Ok(Ok(stream)) => stream.get_ref().1.alpn_protocol(),
+                _ => None,
+            };
+            super::transcript::handshake_observed(alpn, client_auth_requested);
             let mut calls_for_legacy = false;
             let result = match connected {
                 Ok(Ok(mut stream)) => {
