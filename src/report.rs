@@ -176,6 +176,25 @@ fn address_text(
             );
         }
     }
+    if let Some(legacy) = &address.legacy {
+        let _ = writeln!(
+            out,
+            "Legacy TLS:   only a legacy hello reaches it: the server chose {}, {}",
+            legacy.version, legacy.cipher
+        );
+    }
+    if let Some(cut) = &address.chain_cut {
+        let _ = writeln!(
+            out,
+            "Chain:        cut after {} certificates: {}",
+            cut.kept,
+            Printable(&cut.detail)
+        );
+    }
+    if !address.chain_issues.is_empty() {
+        let issues: Vec<&str> = address.chain_issues.iter().map(|i| i.as_label()).collect();
+        let _ = writeln!(out, "Chain issues: {}", issues.join(", "));
+    }
     match &address.verdict {
         Some(Verdict::Verified { .. }) => {
             let _ = writeln!(out, "Verified:     yes");
@@ -189,7 +208,11 @@ fn address_text(
             );
         }
         None => {
-            let _ = writeln!(out, "Verified:     no certificate was presented");
+            let why = match &address.handshake {
+                Ok(_) => "the server presented no certificate",
+                Err(_) => "no certificate arrived (see the handshake above)",
+            };
+            let _ = writeln!(out, "Verified:     no, {why}");
         }
     }
     if let Some(Limit {
@@ -261,6 +284,18 @@ fn address_text(
                     "  Signature:  {}",
                     Printable(&info.signature_algorithm)
                 );
+                let weak: Vec<&str> = address
+                    .weaknesses
+                    .iter()
+                    .filter(|(d, _)| *d == depth)
+                    .map(|(_, w)| w.as_label())
+                    .collect();
+                if !weak.is_empty() {
+                    let _ = writeln!(out, "  Weaknesses: {}", weak.join(", "));
+                }
+                if !address.counts_for_expiry(depth) {
+                    let _ = writeln!(out, "  Not on the verified path: its expiry does not count");
+                }
             }
         }
         let _ = writeln!(out, "  SHA-256:    {}", cert.fingerprint_sha256);
@@ -383,9 +418,15 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
     });
     let handshake = match &address.handshake {
         Ok(tls) => json!({ "ok": true, "version": tls.version, "cipher": tls.cipher }),
-        Err(f) => {
-            json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail })
-        }
+        Err(f) => match &address.legacy {
+            Some(legacy) => {
+                json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail,
+                    "legacy_only": true, "version": legacy.version, "cipher": legacy.cipher })
+            }
+            None => {
+                json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail })
+            }
+        },
     };
     let verification = match &address.verdict {
         Some(Verdict::Verified { .. }) => json!({ "verified": true }),
@@ -417,6 +458,8 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
                 "key_bits": info.key.bits,
                 "signature_algorithm": info.signature_algorithm,
                 "fingerprint_sha256": cert.fingerprint_sha256,
+                "on_verified_path": address.counts_for_expiry(depth) && address.verified(),
+                "weaknesses": address.weaknesses.iter().filter(|(d, _)| *d == depth).map(|(_, w)| w.as_label()).collect::<Vec<_>>(),
             }),
             Err(e) => {
                 json!({ "depth": depth, "error": e.to_string(), "fingerprint_sha256": cert.fingerprint_sha256 })
@@ -430,6 +473,8 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
         "limit": limit,
         "handshake": handshake,
         "verification": verification,
+        "chain_issues": address.chain_issues.iter().map(|i| i.as_label()).collect::<Vec<_>>(),
+        "chain_cut": address.chain_cut.as_ref().map(|c| json!({ "kept": c.kept, "detail": c.detail })),
         "chain": chain,
     })
 }

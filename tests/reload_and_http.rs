@@ -252,6 +252,32 @@ async fn status_page_lists_targets_worst_first_and_escapes_markup() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_uses_the_configured_thresholds() {
+    let f = fixture().await;
+    // The leaf has 60 days left: a warning under a 90-day warning threshold.
+    let yaml = format!(
+        "thresholds: {{warning: 90d, critical: 30d}}\n{}",
+        config(&[("good", &f.a)])
+    );
+    f.h.write("certwatch.yml", &yaml);
+    let dir = f.h.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let exporter =
+            Exporter::start(&dir, &["--config", "certwatch.yml", "--log-level", "debug"]);
+        exporter.wait_for_logs(&["probe succeeded"]);
+        let (status, page) = exporter.get("/");
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("<td>good</td><td>127.0.0.1</td><td>expiring</td>"),
+            "{page}"
+        );
+        assert!(exporter.stop().success());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
     let silent = HostileServer::start(Behaviour::Silent).await;
     let h = Harness::new();

@@ -626,7 +626,7 @@ fn address_summary(
     }
     let printable = |s: &str| crate::printable::printable(s).into_owned();
     let verdict = match &address.verdict {
-        Some(Verdict::Verified { path_not_after }) => format!(
+        Some(Verdict::Verified { path_not_after, .. }) => format!(
             "verified for {}; the verified path holds until {}",
             printable(&spec.server_name.to_string()),
             rfc3339(*path_not_after)
@@ -638,7 +638,8 @@ fn address_summary(
                 printable(detail)
             )
         }
-        None => "no certificate was presented".to_owned(),
+        None if address.handshake.is_ok() => "the server presented no certificate".to_owned(),
+        None => "no certificate arrived (see the result below)".to_owned(),
     };
     let _ = writeln!(out, "  verdict:     {verdict}");
     findings(out, "revocation:", revocation_findings(address, log));
@@ -674,8 +675,35 @@ fn revocation_findings(_address: &AddressOutcome, log: Option<&Log>) -> Vec<Stri
 
 /// The chain and key hygiene findings of `address`: the notes recorded under
 /// [`Topic::Hygiene`]. The place where findings the outcome carries are added.
-fn hygiene_findings(_address: &AddressOutcome, log: Option<&Log>) -> Vec<String> {
-    topic_notes(log, Topic::Hygiene)
+fn hygiene_findings(address: &AddressOutcome, log: Option<&Log>) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(legacy) = &address.legacy {
+        found.push(format!(
+            "legacy TLS only: the legacy hello read the chain; the server chose {}, {}",
+            legacy.version, legacy.cipher
+        ));
+    }
+    if let Some(cut) = &address.chain_cut {
+        found.push(format!(
+            "chain cut after {} certificates: {}",
+            cut.kept,
+            crate::printable::printable(&cut.detail)
+        ));
+    }
+    found.extend(
+        address
+            .chain_issues
+            .iter()
+            .map(|i| format!("chain issue {}", i.as_label())),
+    );
+    found.extend(
+        address
+            .weaknesses
+            .iter()
+            .map(|(depth, w)| format!("certificate {depth}: {}", w.as_label())),
+    );
+    found.extend(topic_notes(log, Topic::Hygiene));
+    found
 }
 
 fn topic_notes(log: Option<&Log>, wanted: Topic) -> Vec<String> {
