@@ -11,16 +11,15 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::{timeout, Instant};
 
 use support::exporter::Exporter;
 use support::pki::{Ca, Validity};
+use support::web_client::{get_request, h2_connect, h2_get};
 use support::Harness;
 
 /// Targets of the tests that need a large `/metrics` body (about 7 MB).
@@ -203,69 +202,6 @@ fn tls_web_config(h: &Harness) -> (String, Ca) {
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
     );
     ("web.yml".to_owned(), ca)
-}
-
-/// An HTTP/2 connection over TLS from `from`, with `window` as every stream's initial
-/// flow-control window; the connection is driven by a task whose handle is returned.
-async fn h2_connect(
-    addr: SocketAddr,
-    from: IpAddr,
-    ca: &Ca,
-    window: u32,
-) -> (
-    h2::client::SendRequest<axum::body::Bytes>,
-    tokio::task::JoinHandle<Result<(), h2::Error>>,
-) {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert.clone()).expect("the test CA");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.bind(SocketAddr::new(from, 0)).expect("bind");
-    let tcp = socket.connect(addr).await.expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("a name");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("TLS");
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (send, connection) = h2::client::Builder::new()
-        .initial_window_size(window)
-        .handshake(tls)
-        .await
-        .expect("HTTP/2 handshake");
-    (send, tokio::spawn(connection))
-}
-
-fn get_request(path: &str) -> Request<()> {
-    Request::get(format!("https://localhost{path}"))
-        .body(())
-        .expect("a request")
-}
-
-/// `GET path` over HTTP/2, reading the whole body.
-async fn h2_get(
-    send: &mut h2::client::SendRequest<axum::body::Bytes>,
-    path: &str,
-) -> (u16, String) {
-    send.clone().ready().await.expect("ready");
-    let (response, _) = send.send_request(get_request(path), true).expect("send");
-    let response = response.await.expect("response");
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    let mut text = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.expect("data");
-        let _ = body.flow_control().release_capacity(chunk.len());
-        text.extend_from_slice(&chunk);
-    }
-    (status, String::from_utf8_lossy(&text).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
