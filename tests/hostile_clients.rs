@@ -341,3 +341,46 @@ async fn probe_answers_within_the_scrape_timeout_while_every_slot_is_held() {
         "answered after {took:?}: gave up early"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_whose_answers_never_leave_is_dropped() {
+    // Found by the soak (benches/soak): without credentials, every answer is a 401 of a
+    // few bytes, which a window that stays shut keeps from leaving. Such a connection
+    // was never idle (its requests stayed in flight) and no /metrics deadline covered
+    // it, so it stayed open for good: about 55 KiB each, as many as a client opened.
+    let h = Harness::new();
+    h.write("certwatch.yml", "targets: []\n");
+    let (web, ca) = tls_web_config(&h);
+    let hash = bcrypt::hash("secret", 4).expect("bcrypt");
+    let text = std::fs::read_to_string(h.path().join(&web)).expect("web.yml");
+    h.write(
+        &web,
+        &format!("{text}basic_auth_users:\n  prometheus: \"{hash}\"\n"),
+    );
+    let exporter = Exporter::start(
+        h.path(),
+        &["--config", "certwatch.yml", "--web.config.file", &web],
+    );
+    let (mut send, driver) = h2_connect(exporter.addr, ATTACKER, &ca, 0).await;
+    let mut streams = Vec::new();
+    for _ in 0..16 {
+        send = send.ready().await.expect("ready");
+        let (response, _) = send
+            .send_request(get_request("/metrics"), true)
+            .expect("send");
+        streams.push(response);
+    }
+    let stuck_since = Instant::now();
+    let limit = certwatch::web::serve::STALLED_RESPONSE_TIMEOUT;
+    let closed = timeout(limit + Duration::from_secs(30), driver).await;
+    let after = stuck_since.elapsed();
+    assert!(
+        closed.is_ok(),
+        "the connection was still open after {after:?}"
+    );
+    assert!(
+        after >= limit - Duration::from_secs(1),
+        "dropped after {after:?}, before {limit:?}"
+    );
+    drop((send, streams));
+}
