@@ -15,7 +15,9 @@
 //! is closed after [`IDLE_TIMEOUT`] without a request in flight, and dropped when a
 //! response it has begun makes no progress for [`STALLED_RESPONSE_TIMEOUT`] (answers
 //! stuck behind an HTTP/2 window that stays shut would otherwise count as in flight
-//! forever, and the connection would never be idle). Each request carries
+//! forever, and the connection would never be idle). A connection dropped that way, or
+//! aborted by a handler, is reset rather than closed, so that the kernel does not keep
+//! sending what it had buffered to a client that does not read. Each request carries
 //! its connection's [`Connection`] handle, with which a handler drops a connection whose
 //! response its client stopped reading.
 
@@ -164,10 +166,7 @@ async fn linger(mut tcp: TcpStream) {
     .await;
 }
 
-async fn http<I>(io: I, h2: bool, service: ConnService, shutdown: CancellationToken)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn http<S: Socket>(socket: S, h2: bool, service: ConnService, shutdown: CancellationToken) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -188,6 +187,10 @@ where
         builder.http1_only()
     };
     let control = Connection::new();
+    let io = ResetOnAbort {
+        socket,
+        connection: control.clone(),
+    };
     let activity = Arc::new(Activity::new());
     let service = PerConnection {
         inner: service,
@@ -216,9 +219,89 @@ where
             }
             () = activity.stalled_for(STALLED_RESPONSE_TIMEOUT) => {
                 tracing::debug!(after = ?STALLED_RESPONSE_TIMEOUT, "a response made no progress: its client does not take it; connection dropped");
+                control.abort();
                 return;
             }
         }
+    }
+}
+
+/// A client connection's socket: TCP, or TLS over TCP.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP stream underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// A connection's socket, reset rather than closed when the connection is dropped
+/// after an abort (a response its client stopped taking): a close would leave the rest
+/// of the response in the kernel's send buffer (several MiB per connection, as Linux
+/// grows it) for as long as the client keeps its end open without reading, memory an
+/// attacker could pin connection after connection. A reset discards it at once, as
+/// nginx's `reset_timedout_connection` does.
+struct ResetOnAbort<S: Socket> {
+    socket: S,
+    connection: Connection,
+}
+
+impl<S: Socket> Drop for ResetOnAbort<S> {
+    fn drop(&mut self) {
+        if self.connection.is_aborted() {
+            if let Err(e) = self.socket.tcp().set_zero_linger() {
+                tracing::trace!(error = %e, "cannot reset an aborted connection; it is closed");
+            }
+        }
+    }
+}
+
+impl<S: Socket> AsyncRead for ResetOnAbort<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_read(cx, buf)
+    }
+}
+
+impl<S: Socket> AsyncWrite for ResetOnAbort<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.socket).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_shutdown(cx)
     }
 }
 
