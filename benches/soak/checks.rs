@@ -216,6 +216,7 @@ fn validate(
             );
         }
     }
+    let _ = std::fs::write(ctx.dir.join("metrics-last.txt"), body);
     let scrape = match std::panic::catch_unwind(|| Scrape::parse(body)) {
         Ok(s) => s,
         Err(_) => {
@@ -264,6 +265,11 @@ fn validate(
     }
     check_counters(&scrape, expects, stats, &mut problems);
     if !problems.is_empty() {
+        let _ = std::fs::write(
+            ctx.dir
+                .join(format!("metrics-failed-at-{}s.txt", at.as_secs())),
+            body,
+        );
         ctx.findings.fail(
             "every target's series are as expected",
             format!(
@@ -376,6 +382,25 @@ pub fn compare(s: &Scrape, e: &Expect, now: f64, problems: &mut Vec<String>) {
                 leaf.iter().map(|f| f.1).collect::<Vec<_>>()
             ));
         }
+    }
+    let issues: BTreeSet<String> = s
+        .find(CHAIN_ISSUE_INFO, &t)
+        .iter()
+        .filter_map(|f| f.0.get(LABEL_ISSUE).cloned())
+        .collect();
+    let want: BTreeSet<String> = e.issues.iter().map(|i| (*i).to_owned()).collect();
+    if issues != want || s.find(CHAIN_ISSUE_INFO, &t).len() != want.len() {
+        problems.push(format!("{name}: chain issues {issues:?}, not {want:?}"));
+    }
+    let weaknesses = s.find(CERT_WEAKNESS_INFO, &t);
+    if !weaknesses.is_empty() {
+        problems.push(format!(
+            "{name}: weaknesses {:?} in certificates that have none",
+            weaknesses
+                .iter()
+                .map(|f| f.0.get(LABEL_WEAKNESS))
+                .collect::<Vec<_>>()
+        ));
     }
     let tls = s.find(TLS_INFO, &t).len();
     if tls != usize::from(e.handshake) {

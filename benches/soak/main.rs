@@ -161,6 +161,9 @@ pub struct Ctx {
     pub log: Arc<LogState>,
     pub findings: Arc<Findings>,
     pub started: Instant,
+    /// The temporary directory: the last `/metrics` body is kept there
+    /// (`metrics-last.txt`), and those whose comparison failed.
+    pub dir: PathBuf,
 }
 
 impl Ctx {
@@ -585,6 +588,7 @@ async fn soak(settings: &Settings, findings: Arc<Findings>) -> String {
         log: log.clone(),
         findings: findings.clone(),
         started,
+        dir: dir.path().to_owned(),
     });
 
     // Warm-up: the right password checked once (and then remembered), every target
@@ -601,6 +605,7 @@ async fn soak(settings: &Settings, findings: Arc<Findings>) -> String {
         dropped_by_small: false,
         interval: certwatch::web::self_cert::INTERVAL,
         timeout: certwatch::web::self_cert::TIMEOUT,
+        issues: &[],
     });
     let expects = Arc::new(expects);
     let warm = loop {

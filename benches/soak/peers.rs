@@ -44,6 +44,8 @@ pub struct Expect {
     /// Its interval and timeout.
     pub interval: Duration,
     pub timeout: Duration,
+    /// `certwatch_chain_issue_info{issue}`, exactly these.
+    pub issues: &'static [&'static str],
 }
 
 impl Expect {
@@ -59,6 +61,7 @@ impl Expect {
             dropped_by_small: false,
             interval: INTERVAL,
             timeout: TIMEOUT,
+            issues: &[],
         }
     }
 }
@@ -177,6 +180,7 @@ impl Peers {
                 dropped_by_small: false,
                 interval: INTERVAL,
                 timeout: TIMEOUT,
+                issues: &[],
             },
             Expect {
                 name: "expired".into(),
@@ -189,6 +193,7 @@ impl Peers {
                 dropped_by_small: false,
                 interval: INTERVAL,
                 timeout: TIMEOUT,
+                issues: &[],
             },
             Expect::failed("silent", "handshake", "timeout"),
             Expect::failed("smtp-endless-banner", "starttls", "protocol_error"),
@@ -199,7 +204,7 @@ impl Peers {
                 handshake: true,
                 failure: None,
                 // The leaf and its issuer come first: the path is found among the
-                // certificates kept.
+                // certificates kept (the first `MAX_CHAIN_LEN`).
                 verified: Some(true),
                 verify_reason: None,
                 certs: certwatch::probe::tls::MAX_CHAIN_LEN,
@@ -207,6 +212,8 @@ impl Peers {
                 dropped_by_small: false,
                 interval: INTERVAL,
                 timeout: TIMEOUT,
+                // Cut at the bound; the padding is self-signed and off the verified path.
+                issues: &["root_included", "too_long", "unrelated"],
             },
             Expect::failed("slow-drip", "starttls", "timeout"),
         ];

@@ -228,7 +228,7 @@ impl Step {
             Step::CaDevZero | Step::ConfigDevZero => Some("character device"),
             Step::CaMissing => Some("no such file"),
             Step::ConfigSparse => Some("larger than 64 MiB"),
-            Step::ConfigTruncated => Some("certwatch.yml"),
+            Step::ConfigTruncated => Some("unexpected end of stream"),
         }
     }
 
