@@ -267,6 +267,7 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
             }),
             chain: delivered_chain(i, chain),
             verdict: Some(Verdict::Verified { path_not_after }),
+            revocation: None,
         }],
     }
 }

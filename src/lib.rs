@@ -51,6 +51,7 @@ pub mod printable;
 pub mod probe;
 pub mod probe_gate;
 pub mod report;
+pub mod revocation;
 pub mod scheduler;
 pub mod severity;
 pub mod shared;

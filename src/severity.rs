@@ -331,6 +331,7 @@ pub(crate) mod fixtures {
                 signature_algorithm: "ecdsa-with-SHA256".into(),
                 self_issued: false,
                 is_ca: false,
+                must_staple: false,
             }),
         })
     }
@@ -380,6 +381,7 @@ pub(crate) mod fixtures {
             handshake,
             chain,
             verdict,
+            revocation: None,
         }
     }
 }

@@ -230,6 +230,7 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             }),
             chain,
             verdict: Some(verdict),
+            revocation: None,
         }],
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))

@@ -54,6 +54,45 @@ pub struct RawSettings {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// OCSP and CRL checking.
+    pub revocation: Option<RawRevocation>,
+}
+
+/// `revocation:`, each setting inherited on its own.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRevocation {
+    /// `stapled`, `fetch` or `off`.
+    pub ocsp: Option<crate::revocation::OcspMode>,
+    /// `leaf` or `chain`.
+    pub depth: Option<crate::revocation::Depth>,
+    /// `off` or `fetch`.
+    pub crl: Option<crate::revocation::CrlMode>,
+    /// Fetch from loopback, private, link-local or unspecified addresses too.
+    pub allow_private_addresses: Option<bool>,
+}
+
+impl RawRevocation {
+    fn or(self, fallback: RawRevocation) -> RawRevocation {
+        RawRevocation {
+            ocsp: self.ocsp.or(fallback.ocsp),
+            depth: self.depth.or(fallback.depth),
+            crl: self.crl.or(fallback.crl),
+            allow_private_addresses: self
+                .allow_private_addresses
+                .or(fallback.allow_private_addresses),
+        }
+    }
+
+    /// The settings, with the built-in defaults for what is unset.
+    pub fn resolve(self) -> crate::revocation::Settings {
+        crate::revocation::Settings {
+            ocsp: self.ocsp.unwrap_or_default(),
+            depth: self.depth.unwrap_or_default(),
+            crl: self.crl.unwrap_or_default(),
+            allow_private_addresses: self.allow_private_addresses.unwrap_or(false),
+        }
+    }
 }
 
 /// TLS files.
@@ -111,6 +150,8 @@ pub struct RawTarget {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// OCSP and CRL checking.
+    pub revocation: Option<RawRevocation>,
 }
 
 impl RawTarget {
@@ -125,6 +166,7 @@ impl RawTarget {
             resolve: self.resolve,
             ip_family: self.ip_family,
             tls: self.tls.clone(),
+            revocation: self.revocation,
         }
     }
 }
@@ -143,6 +185,10 @@ impl RawSettings {
             tls: match (self.tls, &fallback.tls) {
                 (Some(own), Some(inherited)) => Some(own.or(inherited)),
                 (own, inherited) => own.or_else(|| inherited.clone()),
+            },
+            revocation: match (self.revocation, fallback.revocation) {
+                (Some(own), Some(inherited)) => Some(own.or(inherited)),
+                (own, inherited) => own.or(inherited),
             },
         }
     }

@@ -62,6 +62,8 @@ pub struct TargetSpec {
     /// The trust anchors and client identity, as loaded; shared by every target with
     /// the same TLS settings.
     pub tls: Arc<TlsMaterial>,
+    /// OCSP and CRL checking.
+    pub revocation: crate::revocation::Settings,
 }
 
 impl TargetSpec {
@@ -80,6 +82,7 @@ impl TargetSpec {
             && self.timeout == other.timeout
             && self.labels == other.labels
             && self.tls.id() == other.tls.id()
+            && self.revocation == other.revocation
     }
 }
 
@@ -801,6 +804,7 @@ fn spec(
         timeout,
         labels,
         tls: material?,
+        revocation: settings.revocation.unwrap_or_default().resolve(),
     })
 }
 

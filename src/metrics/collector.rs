@@ -663,6 +663,7 @@ mod tests {
             handshake,
             chain,
             verdict: None,
+            revocation: None,
         }
     }
 

@@ -73,6 +73,7 @@ fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
         handshake: Err(failure),
         chain: Vec::new(),
         verdict: None,
+        revocation: None,
     }
 }
 
@@ -88,6 +89,7 @@ async fn probe_address(
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Resolve, resolve_took);
     let mut chain_der = Vec::new();
+    let mut staple = None;
     let handshake = async {
         let stream = timed(
             &mut phases,
@@ -112,6 +114,7 @@ async fn probe_address(
         )
         .await;
         chain_der = shake.chain;
+        staple = shake.ocsp_response;
         shake.result
     }
     .await;
@@ -119,15 +122,35 @@ async fn probe_address(
         .iter()
         .map(|der| ParsedCert::shared(der))
         .collect();
-    let verdict = (!chain_der.is_empty()).then(|| {
-        verify::verify_chain(
+    let (verdict, links) = if chain_der.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (verdict, links) = verify::verify_chain_links(
             &chain_der,
             &chain,
             spec.server_name.server_name(),
             &setup.trust,
             UnixTime::now(),
+        );
+        (Some(verdict), links)
+    };
+    let mut verdict = verdict;
+    let revocation = if spec.revocation.enabled() && !chain_der.is_empty() {
+        let revocation = crate::revocation::check(
+            &spec.revocation,
+            &links,
+            staple.as_deref(),
+            deadline,
+            SystemTime::now(),
         )
-    });
+        .await;
+        if let Some(failed) = revoked_verdict(&revocation, &chain) {
+            verdict = Some(failed);
+        }
+        Some(revocation)
+    } else {
+        None
+    };
     AddressOutcome {
         ip: Some(ip),
         finished_at: SystemTime::now(),
@@ -136,7 +159,33 @@ async fn probe_address(
         handshake,
         chain,
         verdict,
+        revocation,
     }
+}
+
+/// The verdict for a chain with a revoked certificate, naming it and the source.
+fn revoked_verdict(
+    revocation: &crate::revocation::Revocation,
+    chain: &[Arc<ParsedCert>],
+) -> Option<outcome::Verdict> {
+    let (check, revoked) = revocation.first_revoked()?;
+    let who = chain
+        .get(check.depth)
+        .and_then(|c| c.info.as_ref().ok())
+        .map_or_else(String::new, |c| format!(" ({})", c.subject));
+    let reason = revoked
+        .reason_code
+        .map(|code| format!(", reason {}", crate::revocation::reason_name(code)))
+        .unwrap_or_default();
+    Some(outcome::Verdict::Failed {
+        reason: outcome::VerifyReason::Revoked,
+        detail: format!(
+            "the certificate at depth {}{who} was revoked at {}{reason} (source {})",
+            check.depth,
+            crate::cert::rfc3339(revoked.at),
+            check.source
+        ),
+    })
 }
 
 fn starttls_context(spec: &TargetSpec) -> starttls::Context<'_> {

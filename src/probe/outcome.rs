@@ -316,8 +316,12 @@ pub struct AddressOutcome {
     pub handshake: Result<TlsParams, Failure>,
     /// The certificates presented, in order (captured even when the handshake failed later).
     pub chain: Vec<Arc<ParsedCert>>,
-    /// The verdict on the chain; `None` when no chain was presented.
+    /// The verdict on the chain; `None` when no chain was presented. A certificate
+    /// that revocation found revoked makes it `Failed` with [`VerifyReason::Revoked`].
     pub verdict: Option<Verdict>,
+    /// Revocation: the staple, and each certificate checked by OCSP or CRL; `None` when
+    /// the target checks nothing (`ocsp: off`, `crl: off`) or no chain was presented.
+    pub revocation: Option<crate::revocation::Revocation>,
 }
 
 impl AddressOutcome {

@@ -157,6 +157,8 @@ struct Observed {
     chain: Vec<CertificateDer<'static>>,
     /// Whether the server asked for a client certificate.
     client_auth_requested: bool,
+    /// The OCSP response stapled to the leaf, when the server sent one.
+    ocsp_response: Option<Vec<u8>>,
 }
 
 tokio::task_local! {
@@ -176,16 +178,20 @@ impl ServerCertVerifier for ChainCapture {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         // Outside a probe's handshake there is nothing to record.
         let _ = HANDSHAKE.try_with(|observed| {
-            observed.borrow_mut().chain = std::iter::once(end_entity)
+            let mut observed = observed.borrow_mut();
+            observed.chain = std::iter::once(end_entity)
                 .chain(intermediates)
                 .take(MAX_CHAIN_LEN)
                 .map(|c| c.clone().into_owned())
                 .collect();
+            // rustls bounds the handshake message that carries it; revocation judges
+            // its size and content.
+            observed.ocsp_response = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec());
         });
         Ok(ServerCertVerified::assertion())
     }
@@ -264,6 +270,8 @@ pub struct Handshake {
     pub chain: Vec<CertificateDer<'static>>,
     /// The negotiated parameters, or why the handshake failed.
     pub result: Result<TlsParams, Failure>,
+    /// The OCSP response the server stapled, when it sent one.
+    pub ocsp_response: Option<Vec<u8>>,
 }
 
 /// Runs a TLS handshake over `io` with SNI `name`, bounded by `deadline`.
@@ -302,8 +310,15 @@ where
                 Ok(Err(e)) => Err(classify(&e)),
                 Err(timeout) => Err(timeout),
             };
-            let chain = HANDSHAKE.with(|o| std::mem::take(&mut o.borrow_mut().chain));
-            Handshake { chain, result }
+            let (chain, ocsp_response) = HANDSHAKE.with(|o| {
+                let mut o = o.borrow_mut();
+                (std::mem::take(&mut o.chain), o.ocsp_response.take())
+            });
+            Handshake {
+                chain,
+                result,
+                ocsp_response,
+            }
         })
         .await
 }

@@ -85,6 +85,7 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
                 .map(|der| ParsedCert::shared(der))
                 .collect(),
             verdict: None,
+            revocation: None,
         }],
     }
 }
