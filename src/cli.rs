@@ -82,6 +82,17 @@ pub struct CheckArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// OCSP: read a stapled response (stapled), also ask the responder when none is
+    /// stapled (fetch), or not at all (off).
+    #[arg(long, value_name = "MODE", default_value = "stapled")]
+    pub ocsp: crate::revocation::OcspMode,
+    /// CRL: fetch the certificate's CRL (fetch) or not (off).
+    #[arg(long, value_name = "MODE", default_value = "off")]
+    pub crl: crate::revocation::CrlMode,
+    /// Fetch OCSP responses and CRLs from loopback, private, link-local or unspecified
+    /// addresses too.
+    #[arg(long)]
+    pub allow_private_addresses: bool,
 }
 
 /// Options of `serve`.

@@ -192,6 +192,17 @@ fn address_text(
             let _ = writeln!(out, "Verified:     no certificate was presented");
         }
     }
+    if let Some(revocation) = &address.revocation {
+        let stapled = match revocation.stapled {
+            Some(true) => "OCSP response stapled",
+            Some(false) => "no OCSP response stapled",
+            None => "OCSP off",
+        };
+        let _ = writeln!(out, "Revocation:   {stapled}");
+        for check in &revocation.checks {
+            let _ = writeln!(out, "  {}", Printable(&check.describe()));
+        }
+    }
     if let Some(Limit {
         holder: Holder::TrustAnchor,
         not_after,
@@ -376,6 +387,7 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
         "handshake": handshake,
         "verification": verification,
         "chain": chain,
+        "revocation": address.revocation.as_ref().map(|r| r.to_json()),
     })
 }
 

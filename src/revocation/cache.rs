@@ -210,14 +210,15 @@ impl<V: Clone + Send + Sync + Weigh + 'static> Cache<V> {
                     cached: true,
                 })
             }
-            Some(Slot::Pending { done, .. }) => {
+            // A fetch whose task is gone (its runtime shut down) is started anew.
+            Some(Slot::Pending { done, .. }) if done.has_changed().is_ok() => {
                 return Step::Wait {
                     done: done.clone(),
                     cached: true,
                 }
             }
             Some(Slot::Failed { failures, .. }) => *failures,
-            Some(Slot::Ready { .. }) | None => 0,
+            Some(Slot::Ready { .. } | Slot::Pending { .. }) | None => 0,
         };
         if let Some(down) = inner.origins.get(origin) {
             if Instant::now() < down.until {

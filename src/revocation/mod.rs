@@ -579,3 +579,87 @@ mod tests {
         );
     }
 }
+
+impl Check {
+    /// One line for people: the source, the answer and where it came from, e.g.
+    /// `depth 0, crl: not revoked (thisUpdate …, nextUpdate …) from http://… fetched at
+    /// … (cached)`. URLs and details come from certificates and servers: escape the
+    /// line before a terminal or a page shows it.
+    pub fn describe(&self) -> String {
+        let date = crate::cert::rfc3339;
+        let answer = match &self.result {
+            Ok(status) => {
+                let verdict = match status.revoked {
+                    Some(revoked) => format!(
+                        "REVOKED at {}{}",
+                        date(revoked.at),
+                        revoked
+                            .reason_code
+                            .map(|c| format!(" ({})", reason_name(c)))
+                            .unwrap_or_default()
+                    ),
+                    None => "not revoked".to_owned(),
+                };
+                let next = status
+                    .next_update
+                    .map(|n| format!(", nextUpdate {}", date(n)))
+                    .unwrap_or_default();
+                format!("{verdict} (thisUpdate {}{next})", date(status.this_update))
+            }
+            Err(failure) => format!(
+                "no answer, {}: {}",
+                failure.reason.as_label(),
+                failure.detail
+            ),
+        };
+        let origin = match (&self.url, self.fetched_at) {
+            (None, _) => " from the handshake's staple".to_owned(),
+            (Some(url), Some(at)) => format!(
+                " from {url}, fetched at {}{}",
+                date(at),
+                if self.cached { " (cached)" } else { "" }
+            ),
+            (Some(url), None) => format!(" from {url}, not fetched"),
+        };
+        format!("depth {}, {}: {answer}{origin}", self.depth, self.source)
+    }
+
+    /// The check as JSON, for `check --json` and debug transcripts.
+    pub fn to_json(&self) -> serde_json::Value {
+        let date = crate::cert::rfc3339;
+        let mut doc = serde_json::json!({
+            "depth": self.depth,
+            "source": self.source.as_label(),
+            "url": self.url,
+            "fetched_at": self.fetched_at.map(date),
+            "cached": self.cached,
+        });
+        match &self.result {
+            Ok(status) => {
+                doc["revoked"] = serde_json::json!(status.revoked.is_some());
+                doc["revoked_at"] = serde_json::json!(status.revoked.map(|r| date(r.at)));
+                doc["revocation_reason"] =
+                    serde_json::json!(status.revoked.and_then(|r| r.reason_code).map(reason_name));
+                doc["this_update"] = serde_json::json!(date(status.this_update));
+                doc["next_update"] = serde_json::json!(status.next_update.map(date));
+            }
+            Err(failure) => {
+                doc["failure"] = serde_json::json!({
+                    "reason": failure.reason.as_label(),
+                    "detail": failure.detail,
+                });
+            }
+        }
+        doc
+    }
+}
+
+impl Revocation {
+    /// The revocation facts as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ocsp_stapled": self.stapled,
+            "checks": self.checks.iter().map(Check::to_json).collect::<Vec<_>>(),
+        })
+    }
+}

@@ -18,6 +18,7 @@ mod nginx;
 mod postfix;
 mod postgres;
 mod prosody;
+mod revocation;
 mod slapd;
 mod vsftpd;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         postfix::trials,
         postgres::trials,
         prosody::trials,
+        revocation::trials,
         slapd::trials,
         vsftpd::trials,
     ] {
