@@ -18,7 +18,8 @@ AMCONFIG=alerts/alertmanager.yml
 RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
-# The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
+# The metrics certwatch exports: ../shared/CONTRACT.md section 4 (and section 7's
+# revocation families), plus
 # certwatch_probe_interval_seconds (the configured probe interval). Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
@@ -29,7 +30,10 @@ certwatch_cert_expiry_seconds certwatch_chain_expiry_seconds certwatch_verified_
 certwatch_probe_duration_seconds certwatch_probe_phase_duration_seconds
 certwatch_last_probe_timestamp_seconds certwatch_probes_total certwatch_build_info
 certwatch_config_last_reload_successful certwatch_config_last_reload_success_timestamp_seconds
-certwatch_targets certwatch_probe_interval_seconds"
+certwatch_targets certwatch_probe_interval_seconds
+certwatch_cert_revoked certwatch_ocsp_stapled certwatch_ocsp_next_update_timestamp_seconds
+certwatch_crl_next_update_timestamp_seconds certwatch_cert_must_staple
+certwatch_revocation_check_failure_info"
 export METRICS
 
 TMP=$(mktemp -d)
