@@ -553,33 +553,6 @@ pub fn reason_name(code: u8) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integers_compare_in_their_canonical_form() {
-        assert_eq!(canonical_integer(&[0x00, 0x12]), &[0x12]);
-        assert_eq!(canonical_integer(&[0x00, 0x92]), &[0x00, 0x92]);
-        assert_eq!(canonical_integer(&[0xff, 0x92]), &[0x92]);
-        assert_eq!(canonical_integer(&[0xff, 0x12]), &[0xff, 0x12]);
-        assert_eq!(canonical_integer(&[0x00]), &[0x00]);
-        assert_eq!(canonical_integer(&[0x00, 0x00, 0x01]), &[0x01]);
-    }
-
-    #[test]
-    fn keywords_parse_and_name_the_values_allowed() {
-        assert_eq!("fetch".parse::<OcspMode>(), Ok(OcspMode::Fetch));
-        assert_eq!("chain".parse::<Depth>(), Ok(Depth::Chain));
-        assert_eq!("off".parse::<CrlMode>(), Ok(CrlMode::Off));
-        let e = "yes".parse::<CrlMode>().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid value \"yes\": use one of off, fetch"
-        );
-    }
-}
-
 impl Check {
     /// One line for people: the source, the answer and where it came from, e.g.
     /// `depth 0, crl: not revoked (thisUpdate …, nextUpdate …) from http://… fetched at
@@ -661,5 +634,32 @@ impl Revocation {
             "ocsp_stapled": self.stapled,
             "checks": self.checks.iter().map(Check::to_json).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_compare_in_their_canonical_form() {
+        assert_eq!(canonical_integer(&[0x00, 0x12]), &[0x12]);
+        assert_eq!(canonical_integer(&[0x00, 0x92]), &[0x00, 0x92]);
+        assert_eq!(canonical_integer(&[0xff, 0x92]), &[0x92]);
+        assert_eq!(canonical_integer(&[0xff, 0x12]), &[0xff, 0x12]);
+        assert_eq!(canonical_integer(&[0x00]), &[0x00]);
+        assert_eq!(canonical_integer(&[0x00, 0x00, 0x01]), &[0x01]);
+    }
+
+    #[test]
+    fn keywords_parse_and_name_the_values_allowed() {
+        assert_eq!("fetch".parse::<OcspMode>(), Ok(OcspMode::Fetch));
+        assert_eq!("chain".parse::<Depth>(), Ok(Depth::Chain));
+        assert_eq!("off".parse::<CrlMode>(), Ok(CrlMode::Off));
+        let e = "yes".parse::<CrlMode>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value \"yes\": use one of off, fetch"
+        );
     }
 }
