@@ -582,3 +582,163 @@ mod tests {
         assert!(set.heap_bytes() < 1001 * 12, "{}", set.heap_bytes());
     }
 }
+
+#[cfg(test)]
+mod verification {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
+        DistinguishedName, DnType, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
+        SerialNumber,
+    };
+    use time::{Duration, OffsetDateTime};
+
+    fn ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    }
+
+    fn issuer(ca: &CertifiedIssuer<'static, KeyPair>) -> Issuer {
+        use x509_parser::prelude::FromDer;
+        let der = ca.der().clone();
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+        Issuer {
+            name: cert.tbs_certificate.subject.as_raw().to_vec(),
+            spki: cert.public_key().raw.to_vec(),
+            cert: Some(der.clone()),
+        }
+    }
+
+    fn crl(ca: &CertifiedIssuer<'static, KeyPair>, serials: &[u64], next_days: i64) -> Vec<u8> {
+        let now = OffsetDateTime::now_utc();
+        CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(next_days),
+            crl_number: SerialNumber::from(7u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: now - Duration::days(2),
+                    reason_code: Some(rcgen::RevocationReason::Superseded),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(ca)
+        .unwrap()
+        .der()
+        .to_vec()
+    }
+
+    fn pointers(serial: u64) -> Pointers {
+        Pointers {
+            serial: SerialNumber::from(serial).as_ref().to_vec(),
+            ..Pointers::default()
+        }
+    }
+
+    #[test]
+    fn a_crl_of_the_issuer_says_which_serials_are_revoked() {
+        let ca = ca("CA");
+        let set = read(&crl(&ca, &[0x1001, 0x80ff], 7), &issuer(&ca)).unwrap();
+        assert_eq!(set.revoked.len(), 2);
+        let now = unix(SystemTime::now());
+        let revoked = set
+            .status_of(&pointers(0x1001), now)
+            .unwrap()
+            .revoked
+            .unwrap();
+        assert_eq!(revoked.reason_code, Some(4), "superseded");
+        assert!(set
+            .status_of(&pointers(0x80ff), now)
+            .unwrap()
+            .revoked
+            .is_some());
+        assert_eq!(set.status_of(&pointers(0x1002), now).unwrap().revoked, None);
+        // Past its nextUpdate, the same CRL says nothing.
+        let stale = set
+            .status_of(&pointers(0x1001), now + 8 * 86_400)
+            .unwrap_err();
+        assert_eq!(stale.reason, Reason::Stale);
+    }
+
+    #[test]
+    fn a_crl_of_another_ca_or_with_another_key_is_refused() {
+        let ca_a = ca("CA");
+        let impostor = ca("CA"); // the same name, another key
+        let other = ca("Other CA");
+        let der = crl(&ca_a, &[1], 7);
+        let e = read(&der, &issuer(&impostor)).unwrap_err();
+        assert_eq!(e.reason, Reason::BadSignature, "{e}");
+        // Signed by the key of the issuer, but naming another CA: the key is right, the
+        // name is not.
+        let mut renamed = issuer(&other);
+        renamed.spki = issuer(&ca_a).spki;
+        let e = read(&der, &renamed).unwrap_err();
+        assert_eq!(e.reason, Reason::Malformed, "{e}");
+        // A corrupted signature.
+        let mut broken = der.clone();
+        let last = broken.len() - 1;
+        broken[last] ^= 0x01;
+        let e = read(&broken, &issuer(&ca_a)).unwrap_err();
+        assert!(
+            matches!(e.reason, Reason::BadSignature | Reason::Malformed),
+            "{e}"
+        );
+        // Garbage and truncation.
+        assert_eq!(
+            read(b"not a CRL", &issuer(&ca_a)).unwrap_err().reason,
+            Reason::Malformed
+        );
+        let e = read(&der[..der.len() / 2], &issuer(&ca_a)).unwrap_err();
+        assert_eq!(e.reason, Reason::Malformed);
+    }
+
+    #[test]
+    fn a_crl_whose_distribution_point_is_not_the_certificates_is_out_of_scope() {
+        let ca = ca("CA");
+        let now = OffsetDateTime::now_utc();
+        let der = CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: Some(rcgen::CrlIssuingDistributionPoint {
+                distribution_point: rcgen::CrlDistributionPoint {
+                    uris: vec!["http://crl.example/shard-1.crl".into()],
+                },
+                scope: Some(rcgen::CrlScope::UserCertsOnly),
+            }),
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca)
+        .unwrap()
+        .der()
+        .to_vec();
+        let set = read(&der, &issuer(&ca)).unwrap();
+        let now = unix(SystemTime::now());
+        let mut shard_1 = pointers(5);
+        shard_1.crl_names = vec!["http://crl.example/shard-1.crl".into()];
+        assert_eq!(set.status_of(&shard_1, now).unwrap().revoked, None);
+        let mut shard_2 = pointers(5);
+        shard_2.crl_names = vec!["http://crl.example/shard-2.crl".into()];
+        assert_eq!(
+            set.status_of(&shard_2, now).unwrap_err().reason,
+            Reason::Malformed
+        );
+        let mut a_ca = shard_1;
+        a_ca.is_ca = true;
+        assert_eq!(
+            set.status_of(&a_ca, now).unwrap_err().reason,
+            Reason::Malformed
+        );
+    }
+}

@@ -31,6 +31,10 @@ pub fn trials() -> Vec<Trial> {
         trial!(&[OPENSSL, FAKETIME], async ocsp_responses_dated_in_the_past_or_future_are_stale),
         trial!(&[NGINX_NEED, OPENSSL], async nginx_staples_a_good_response),
         trial!(&[NGINX_NEED, OPENSSL], async nginx_staples_a_revoked_response),
+        trial!(
+            &[NGINX_NEED, OPENSSL],
+            async nginx_staples_a_response_about_another_certificate
+        ),
         trial!(&[NGINX_NEED], async nginx_serves_a_must_staple_leaf_without_a_staple),
         trial!(&[NGINX_NEED], async crl_from_nginx_not_revoked_fetched_once),
         trial!(&[NGINX_NEED], async crl_from_nginx_revoked),
@@ -371,6 +375,17 @@ fn https_server(port: u16, chain: &str, key: &str, extra: &str) -> String {
 /// nginx on one HTTPS port presenting a leaf of `pki` (`must_staple` or not), stapling
 /// the response `openssl ocsp` makes for the leaf's `status` when `status` is set.
 async fn stapling_nginx(pki: &Pki, status: Option<bool>, must_staple: bool) -> (Nginx, u16) {
+    stapling_nginx_about(pki, status, must_staple, false).await
+}
+
+/// [`stapling_nginx`], stapling a response about another leaf of the same CA when
+/// `other_leaf`.
+async fn stapling_nginx_about(
+    pki: &Pki,
+    status: Option<bool>,
+    must_staple: bool,
+    other_leaf: bool,
+) -> (Nginx, u16) {
     daemon::running(
         daemon::start_with_retries("nginx", || async {
             let mut instance = Instance::new("nginx-stapling")?;
@@ -387,10 +402,12 @@ async fn stapling_nginx(pki: &Pki, status: Option<bool>, must_staple: bool) -> (
             let files = instance.write_tls("tls", &tls, None)?;
             let mut extra = String::new();
             if let Some(revoked) = status {
-                let index = instance.write_config("index.txt", &index_line(&leaf, revoked))?;
+                let other = pki.leaf(&Revocable::default());
+                let about = if other_leaf { &other } else { &leaf };
+                let index = instance.write_config("index.txt", &index_line(about, revoked))?;
                 let ca = instance.write_config("ca.pem", &pki.intermediate.pem)?;
                 let ca_key = instance.write_config("ca.key", &pki.intermediate.key_pem)?;
-                let leaf_pem = instance.write_config("leaf.pem", &leaf.cert_pem)?;
+                let leaf_pem = instance.write_config("leaf.pem", &about.cert_pem)?;
                 let request = instance.join("request.der");
                 let response = instance.join("response.der");
                 instance
@@ -470,6 +487,17 @@ async fn nginx_staples_a_revoked_response() {
         "{context}"
     );
     assert!(!scrape.has(REVOCATION_CHECK_FAILURE_INFO, &T), "{context}");
+}
+
+async fn nginx_staples_a_response_about_another_certificate() {
+    let pki = Pki::new();
+    let (_nginx, port) = stapling_nginx_about(&pki, Some(true), false, true).await;
+    let (_h, scrape, context) =
+        probe(&pki, &yaml(&format!("127.0.0.1:{port}"), "{ocsp: stapled}")).await;
+    // Revoked, but another certificate: it says nothing about this one.
+    assert_verified(&scrape, &context);
+    assert_eq!(scrape.value(OCSP_STAPLED, &T), 1.0, "{context}");
+    assert_only_failure(&scrape, "ocsp_stapled", "malformed", &context);
 }
 
 async fn nginx_serves_a_must_staple_leaf_without_a_staple() {
