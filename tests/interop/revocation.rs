@@ -523,6 +523,7 @@ async fn nginx_serves_a_must_staple_leaf_without_a_staple() {
 struct CrlSite {
     nginx: Nginx,
     https: u16,
+    http: u16,
     dir: std::path::PathBuf,
 }
 
@@ -561,6 +562,7 @@ async fn crl_site(pki: &Pki, crl: impl Fn(&Leaf) -> Vec<u8>) -> CrlSite {
             Ok(CrlSite {
                 nginx: nginx(instance, &ports, &servers).await?,
                 https,
+                http,
                 dir,
             })
         })
@@ -620,6 +622,33 @@ async fn crl_from_nginx_revoked() {
     assert_revoked_verdict(&scrape, &context);
     assert_eq!(scrape.value(CERT_REVOKED, &at("crl")), 1.0, "{context}");
     assert!(!scrape.has(REVOCATION_CHECK_FAILURE_INFO, &T), "{context}");
+
+    // `certwatch check` says so, with where the answer came from, and exits CRITICAL.
+    let root = _h.write("root.pem", &pki.root.pem);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_certwatch"))
+        .args(["check", &format!("127.0.0.1:{}", site.https)])
+        .args(["--server-name", "localhost", "--ca-file"])
+        .arg(&root)
+        .args([
+            "--ocsp",
+            "off",
+            "--crl",
+            "fetch",
+            "--allow-private-addresses",
+        ])
+        .output()
+        .expect("certwatch check runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.starts_with("CERTWATCH CRITICAL"), "{text}");
+    assert!(text.contains("Verified:     no, revoked"), "{text}");
+    let url = format!("from http://127.0.0.1:{}/ca.crl, fetched at", site.http);
+    assert!(
+        text.contains("depth 0, crl: REVOKED at")
+            && text.contains("(keyCompromise)")
+            && text.contains(&url),
+        "{text}"
+    );
 }
 
 async fn crl_from_nginx_expired() {
