@@ -4,7 +4,7 @@
 //! A CRL may be 32 MiB (about 800,000 entries). [`read`] walks the DER with `der`'s
 //! borrowing reader: it never builds a parsed entry list, and what it keeps is a
 //! [`RevokedSerials`]: each serial's bytes once, sorted, in one buffer per serial
-//! length, with its revocation date and reason, about 22 bytes an entry. That set is
+//! length, with its revocation date and reason: the serial plus 5 bytes an entry. That set is
 //! built once per CRL (per URL and issuer) and shared through the cache by every target
 //! whose certificate points at the CRL; the DER is dropped once read. Reading runs on
 //! the blocking pool, at most [`MAX_PARALLEL_READS`] at a time.
