@@ -341,8 +341,9 @@ pub fn json(
 
 /// The version of the `check --json` document. It grows when a key is added and
 /// changes when one is removed or changes meaning; 1 is the first versioned document
-/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`).
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`); 2
+/// added each address's `revocation`.
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 fn thresholds_json(thresholds: Thresholds) -> Value {
     let duration = |d: std::time::Duration| {

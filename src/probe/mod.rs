@@ -259,6 +259,7 @@ async fn probe_address(
     });
     let mut verdict = verdict;
     let revocation = if spec.revocation.enabled() && !chain_der.is_empty() {
+        let revocation_started = Instant::now();
         let mut revocation = crate::revocation::check(
             &spec.revocation,
             &links,
@@ -274,6 +275,13 @@ async fn probe_address(
         if let Some(failed) = revoked_verdict(&revocation, &chain) {
             verdict = Some(failed);
         }
+        transcript::note(transcript::Topic::Revocation, || {
+            format!(
+                "{} check(s) in {:.1}ms",
+                revocation.checks.len(),
+                revocation_started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
         Some(revocation)
     } else {
         None

@@ -139,6 +139,31 @@ impl Settings {
     }
 }
 
+/// The settings as the configuration spells them, e.g. `ocsp fetch, depth leaf, crl
+/// off`, for transcripts.
+impl fmt::Display for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ocsp = match self.ocsp {
+            OcspMode::Stapled => "stapled",
+            OcspMode::Fetch => "fetch",
+            OcspMode::Off => "off",
+        };
+        let depth = match self.depth {
+            Depth::Leaf => "leaf",
+            Depth::Chain => "chain",
+        };
+        let crl = match self.crl {
+            CrlMode::Off => "off",
+            CrlMode::Fetch => "fetch",
+        };
+        write!(f, "ocsp {ocsp}, depth {depth}, crl {crl}")?;
+        if self.allow_private_addresses {
+            f.write_str(", private addresses allowed")?;
+        }
+        Ok(())
+    }
+}
+
 /// Where an answer came from: the `source` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -256,8 +281,9 @@ pub struct Check {
     pub result: Result<Status, Failure>,
     /// Where the answer came from: the URL fetched; `None` for a staple.
     pub url: Option<String>,
-    /// When the answer was fetched (Unix seconds); `None` for a staple, and for a
-    /// failure that no fetch met (a refused address).
+    /// When the answer was fetched, or the failed attempt made (a refused address
+    /// included), Unix seconds; `None` for a staple, and for a failure given without
+    /// an attempt while the responder is backed off.
     pub fetched_at: Option<i64>,
     /// Whether the answer came from the cache (fetched earlier, or for another target)
     /// rather than by a fetch that this probe waited for.
@@ -556,7 +582,7 @@ pub fn reason_name(code: u8) -> &'static str {
 impl Check {
     /// One line for people: the source, the answer and where it came from, e.g.
     /// `depth 0, crl: not revoked (thisUpdate …, nextUpdate …) from http://… fetched at
-    /// … (cached)`. URLs and details come from certificates and servers: escape the
+    /// … (cached)`, or `depth 0, ocsp: no answer, timeout: …; tried http://… at …`. URLs and details come from certificates and servers: escape the
     /// line before a terminal or a page shows it.
     pub fn describe(&self) -> String {
         let date = crate::cert::rfc3339;
@@ -585,14 +611,12 @@ impl Check {
                 failure.detail
             ),
         };
-        let origin = match (&self.url, self.fetched_at) {
-            (None, _) => " from the handshake's staple".to_owned(),
-            (Some(url), Some(at)) => format!(
-                " from {url}, fetched at {}{}",
-                date(at),
-                if self.cached { " (cached)" } else { "" }
-            ),
-            (Some(url), None) => format!(" from {url}, not fetched"),
+        let cached = if self.cached { " (cached)" } else { "" };
+        let origin = match (&self.url, self.fetched_at, self.result.is_ok()) {
+            (None, ..) => " from the handshake's staple".to_owned(),
+            (Some(url), Some(at), true) => format!(" from {url}, fetched at {}{cached}", date(at)),
+            (Some(url), Some(at), false) => format!("; tried {url} at {}{cached}", date(at)),
+            (Some(url), None, _) => format!("; {url} not tried (backing off){cached}"),
         };
         format!("depth {}, {}: {answer}{origin}", self.depth, self.source)
     }

@@ -16,6 +16,7 @@ use certwatch::metrics::names::*;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::daemon::{self, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::exporter::Exporter;
 use crate::support::pki::{Ca, Leaf, Revocable, Validity};
 use crate::support::tls_server::{ServerSpec, TlsServer};
 use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
@@ -472,6 +473,28 @@ async fn nginx_staples_a_good_response() {
     let next = scrape.value(OCSP_NEXT_UPDATE, &at("ocsp_stapled"));
     assert!(next > now_unix() + 86_000.0, "nextUpdate {next}: {context}");
     assert!(!scrape.has(REVOCATION_CHECK_FAILURE_INFO, &T), "{context}");
+
+    // The transcript (`/probe?debug=true`, `check --verbose`) names the staple as the
+    // answer's source.
+    let (_, transcript) = _h
+        .transcript(&yaml(&format!("127.0.0.1:{port}"), "{ocsp: stapled}"))
+        .await;
+    let found: Vec<&str> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("  revocation:  "))
+        .collect();
+    assert_eq!(found.len(), 3, "{transcript}");
+    assert_eq!(
+        found[0], "the handshake carried a stapled OCSP response",
+        "{transcript}"
+    );
+    assert!(
+        found[1].starts_with("depth 0, ocsp_stapled: not revoked (thisUpdate ")
+            && found[1].contains(", nextUpdate ")
+            && found[1].ends_with(") from the handshake's staple"),
+        "{transcript}"
+    );
+    assert!(found[2].starts_with("1 check(s) in "), "{transcript}");
 }
 
 async fn nginx_staples_a_revoked_response() {
@@ -623,7 +646,8 @@ async fn crl_from_nginx_revoked() {
     assert_eq!(scrape.value(CERT_REVOKED, &at("crl")), 1.0, "{context}");
     assert!(!scrape.has(REVOCATION_CHECK_FAILURE_INFO, &T), "{context}");
 
-    // `certwatch check` says so, with where the answer came from, and exits CRITICAL.
+    // `certwatch check` says so, with where the answer came from, and exits CRITICAL;
+    // with --verbose its transcript says it too.
     let root = _h.write("root.pem", &pki.root.pem);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_certwatch"))
         .args(["check", &format!("127.0.0.1:{}", site.https)])
@@ -635,19 +659,91 @@ async fn crl_from_nginx_revoked() {
             "--crl",
             "fetch",
             "--allow-private-addresses",
+            "--verbose",
         ])
         .output()
         .expect("certwatch check runs");
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.starts_with("CERTWATCH CRITICAL"), "{text}");
-    assert!(text.contains("Verified:     no, revoked"), "{text}");
+    let (report, transcript) = text
+        .split_once("\nTranscript:\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(report.contains("Verified:     no, revoked"), "{text}");
     let url = format!("from http://127.0.0.1:{}/ca.crl, fetched at", site.http);
     assert!(
-        text.contains("depth 0, crl: REVOKED at")
-            && text.contains("(keyCompromise)")
-            && text.contains(&url),
+        report.contains("depth 0, crl: REVOKED at")
+            && report.contains("(keyCompromise)")
+            && report.contains(&url),
         "{text}"
+    );
+    assert_revoked_by_crl_in_transcript(transcript, &url, false);
+
+    // `GET /probe?debug=true`: the same in the transcript, then the metrics; asked
+    // again, the CRL comes from the exporter's cache.
+    _h.write(
+        "certwatch.yml",
+        "modules:\n  crl:\n    trust: none\n    tls:\n      ca_file: root.pem\n    revocation: {ocsp: off, crl: fetch, allow_private_addresses: true}\n",
+    );
+    let dir = _h.path().to_owned();
+    let https = site.https;
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let exporter = Exporter::start(&dir, &["--config", "certwatch.yml"]);
+        let path =
+            format!("/probe?target=127.0.0.1:{https}&module=crl&server_name=localhost&debug=true");
+        let first = exporter.get(&path);
+        let second = exporter.get(&path);
+        assert!(exporter.stop().success());
+        (first, second)
+    })
+    .await
+    .expect("the exporter runs");
+    for ((status, body), cached) in [(first, false), (second, true)] {
+        assert_eq!(status, 200, "{body}");
+        let (transcript, metrics) = body
+            .split_once("\n\nMetrics that would have been returned:\n")
+            .unwrap_or_else(|| panic!("{body}"));
+        assert!(
+            transcript.contains(
+                "\nrevocation:   ocsp off, depth leaf, crl fetch, private addresses allowed\n"
+            ),
+            "{transcript}"
+        );
+        assert_revoked_by_crl_in_transcript(transcript, &url, cached);
+        let scrape = Scrape::parse(metrics);
+        assert_eq!(
+            scrape.value(CERT_REVOKED, &[("depth", "0"), ("source", "crl")]),
+            1.0,
+            "{metrics}"
+        );
+    }
+    let log = std::fs::read_to_string(site.dir.join("access.log")).unwrap_or_default();
+    // One download each for the probe above, `check` and the exporter (three
+    // processes' caches).
+    assert_eq!(log.matches("GET /ca.crl").count(), 3, "{log}");
+}
+
+/// `transcript` shows the revoked verdict and the CRL's answer with its URL (`url`:
+/// `from http://…, fetched at`), from the cache or not.
+fn assert_revoked_by_crl_in_transcript(transcript: &str, url: &str, cached: bool) {
+    assert!(
+        transcript.contains("  verdict:     not verified (revoked): the certificate at depth 0"),
+        "{transcript}"
+    );
+    let found: Vec<&str> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("  revocation:  "))
+        .collect();
+    assert_eq!(found.len(), 3, "{transcript}");
+    assert!(found[2].starts_with("1 check(s) in "), "{transcript}");
+    // `ocsp: off`: no staple was looked for.
+    assert_eq!(found[0], "no staple looked for (ocsp off)", "{transcript}");
+    assert!(
+        found[1].starts_with("depth 0, crl: REVOKED at ")
+            && found[1].contains("(keyCompromise)")
+            && found[1].contains(url)
+            && found[1].ends_with(" (cached)") == cached,
+        "{transcript}"
     );
 }
 
