@@ -267,7 +267,9 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
             }),
             chain: delivered_chain(i, chain),
             verdict: Some(Verdict::Verified { path_not_after }),
+            host: None,
         }],
+        cut: Default::default(),
     }
 }
 

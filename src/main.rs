@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use certwatch::app;
 use certwatch::cli::{CheckArgs, Cli, Command, ConfigCommand};
 use certwatch::config::raw::{RawSettings, RawTls};
+use certwatch::config::Reach;
 use certwatch::logging::{self, write_stderr, write_stdout, LogGuard};
 use certwatch::report::{self, Status, Thresholds};
 use clap::Parser;
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Config(ConfigCommand::Check { file })) => config_check(&file),
         Some(Command::Serve(args)) => serve(args, &guard),
-        Some(Command::Check(args)) => check(args),
+        Some(Command::Check(args)) => check(*args),
         None => serve(cli.serve, &guard),
     }
 }
@@ -72,15 +73,32 @@ fn serve(args: certwatch::cli::ServeArgs, log: &LogGuard) -> ExitCode {
 fn check(args: CheckArgs) -> ExitCode {
     let settings = RawSettings {
         timeout: Some(args.timeout),
-        starttls: Some(args.starttls),
+        starttls: args.starttls,
         tls: Some(RawTls {
             ca_file: args.ca_file,
             client_cert_file: args.client_cert,
             client_key_file: args.client_key,
         }),
+        proxy: args.proxy,
+        proxy_password_file: args.proxy_password_file,
         ..RawSettings::default()
     };
-    let spec = match certwatch::config::one_off_target(args.address, args.server_name, settings) {
+    let reach = match (args.address, args.mx, args.srv) {
+        (Some(address), _, _) => Reach::Address(address),
+        (None, Some(domain), _) => Reach::Mx {
+            domain,
+            port: args.port,
+        },
+        (None, None, Some(name)) => Reach::Srv(name),
+        (None, None, None) => unreachable!("clap requires one of ADDRESS, --mx and --srv"),
+    };
+    let spec = match certwatch::config::one_off_reach(
+        reach,
+        args.server_name,
+        settings,
+        args.dns_servers.iter().map(|s| s.0).collect(),
+        certwatch::config::reach::DEFAULT_DNS_TIMEOUT,
+    ) {
         Ok(spec) => spec,
         Err(e) => {
             write_stdout(&format!("CERTWATCH UNKNOWN - {e}\n"));

@@ -380,6 +380,7 @@ pub(crate) mod fixtures {
             handshake,
             chain,
             verdict,
+            host: None,
         }
     }
 }

@@ -230,7 +230,9 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             }),
             chain,
             verdict: Some(verdict),
+            host: None,
         }],
+        cut: Default::default(),
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use super::types::{
     Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust, XmppDomain,
 };
@@ -32,6 +33,18 @@ pub struct RawConfig {
     /// The endpoints to watch.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// How names are resolved.
+    pub dns: Option<RawDns>,
+}
+
+/// `dns:`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// The servers every lookup is asked of; default: the system's configuration.
+    pub servers: Option<Vec<DnsServer>>,
+    /// The longest one lookup may take.
+    pub timeout: Option<PromDuration>,
 }
 
 /// Probe settings that `defaults`, a module or a target may set.
@@ -54,6 +67,10 @@ pub struct RawSettings {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// The proxy connections go through, or `none`.
+    pub proxy: Option<ProxySetting>,
+    /// The file holding the proxy password (the user is in the URL).
+    pub proxy_password_file: Option<PathBuf>,
 }
 
 /// TLS files.
@@ -84,8 +101,8 @@ pub struct RawProbeLimits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
-    /// Where to connect.
-    pub address: Address,
+    /// Where to connect; exactly one of `address`, `mx` and `srv` is set.
+    pub address: Option<Address>,
     /// The `target` label; defaults to the address.
     pub name: Option<String>,
     /// A module to inherit settings from.
@@ -111,6 +128,16 @@ pub struct RawTarget {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// Every MX host of this domain, instead of `address`.
+    pub mx: Option<MxDomain>,
+    /// Every target of this SRV name, instead of `address`.
+    pub srv: Option<SrvName>,
+    /// The port probed on each MX host.
+    pub port: Option<u16>,
+    /// The proxy connections go through, or `none`.
+    pub proxy: Option<ProxySetting>,
+    /// The file holding the proxy password (the user is in the URL).
+    pub proxy_password_file: Option<PathBuf>,
 }
 
 impl RawTarget {
@@ -125,6 +152,8 @@ impl RawTarget {
             resolve: self.resolve,
             ip_family: self.ip_family,
             tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
+            proxy_password_file: self.proxy_password_file.clone(),
         }
     }
 }
@@ -144,6 +173,10 @@ impl RawSettings {
                 (Some(own), Some(inherited)) => Some(own.or(inherited)),
                 (own, inherited) => own.or_else(|| inherited.clone()),
             },
+            proxy: self.proxy.or_else(|| fallback.proxy.clone()),
+            proxy_password_file: self
+                .proxy_password_file
+                .or_else(|| fallback.proxy_password_file.clone()),
         }
     }
 }

@@ -85,7 +85,9 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
                 .map(|der| ParsedCert::shared(der))
                 .collect(),
             verdict: None,
+            host: None,
         }],
+        cut: Default::default(),
     }
 }
 
@@ -128,7 +130,10 @@ impl Source for SelfCheck {
         Box::pin(async move {
             let outcome = match self.web.active().serving.clone() {
                 Some(serving) => check(&self.spec, &serving, self.listen).await,
-                None => ProbeOutcome { addresses: vec![] },
+                None => ProbeOutcome {
+                    addresses: vec![],
+                    cut: Default::default(),
+                },
             };
             Observation::Endpoint {
                 spec: self.spec.clone(),
