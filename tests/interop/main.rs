@@ -13,6 +13,7 @@ mod support;
 
 mod dovecot;
 mod inn;
+mod knot;
 mod mariadb;
 mod nginx;
 mod postfix;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     for server in [
         dovecot::trials,
         inn::trials,
+        knot::trials,
         mariadb::trials,
         nginx::trials,
         postfix::trials,
