@@ -634,6 +634,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn socks5_sends_the_address_and_socks5h_the_name() {
+        for (url, dest, request) in [
+            (
+                "socks5",
+                Dest::Ip([192, 0, 2, 7].into()),
+                vec![5, 1, 0, 1, 192, 0, 2, 7, 1, 187],
+            ),
+            (
+                "socks5h",
+                Dest::Name("mx1.example.test".into()),
+                [&[5u8, 1, 0, 3, 16][..], b"mx1.example.test", &[1, 187]].concat(),
+            ),
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let expected = request.len();
+            let server = tokio::spawn(async move {
+                let (mut peer, _) = listener.accept().await.unwrap();
+                let mut greeting = [0u8; 3];
+                peer.read_exact(&mut greeting).await.unwrap();
+                peer.write_all(&[5, 0]).await.unwrap();
+                let mut request = vec![0u8; expected];
+                peer.read_exact(&mut request).await.unwrap();
+                peer.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 25])
+                    .await
+                    .unwrap();
+                request
+            });
+            let p = proxy(&format!("{url}://127.0.0.1:{port}"), None);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            through(&p, NAMES, &dest, 443, deadline).await.unwrap();
+            assert_eq!(server.await.unwrap(), request, "{url}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_proxy_that_is_down_fails_as_a_connect_naming_the_proxy() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dante;
 mod dovecot;
 mod inn;
 mod knot;
@@ -20,6 +21,7 @@ mod postfix;
 mod postgres;
 mod prosody;
 mod slapd;
+mod tinyproxy;
 mod vsftpd;
 
 use std::process::ExitCode;
@@ -30,6 +32,7 @@ use support::tools::{self, trial};
 fn main() -> ExitCode {
     let mut trials = vec![trial!(&[], openssl_dates_parse_to_unix_seconds)];
     for server in [
+        dante::trials,
         dovecot::trials,
         inn::trials,
         knot::trials,
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         postgres::trials,
         prosody::trials,
         slapd::trials,
+        tinyproxy::trials,
         vsftpd::trials,
     ] {
         trials.extend(server());
