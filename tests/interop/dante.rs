@@ -46,6 +46,10 @@ pub fn trials() -> Vec<Trial> {
         trial!(needs, async socks5_sends_the_address_and_socks5h_the_name),
         trial!(needs, async the_proxys_rules_and_a_closed_port_are_told_apart),
         trial!(needs, async a_user_and_password_are_checked_by_the_proxy_and_never_shown),
+        trial!(
+            &[DANTE, crate::tinyproxy::TINYPROXY_NEED, ROOT],
+            async every_starttls_dialect_goes_through_both_kinds_of_proxy
+        ),
     ]
 }
 
@@ -309,4 +313,259 @@ async fn a_user_and_password_are_checked_by_the_proxy_and_never_shown() {
     assert!(detail.contains(USER), "{detail}");
     assert!(!detail.contains("wrong-password"), "{detail}");
     assert!(!format!("{:?}", config.targets[0]).contains("wrong-password"));
+}
+
+/// A scripted server for each STARTTLS dialect (and `none`), presenting `tls`.
+mod dialects {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use rustls::ServerConfig;
+
+    use crate::support::binary_server::{BinaryServer, Step};
+    use crate::support::line_server::{LineScript, LineServer};
+    use crate::support::smtp_server::{SmtpScript, SmtpServer};
+    use crate::support::tls_server::{ServerSpec, TlsServer};
+
+    /// A running server of some dialect; stopped when dropped.
+    pub enum Server {
+        Line(LineServer),
+        Binary(BinaryServer),
+        Smtp(SmtpServer),
+        Tls(TlsServer),
+    }
+
+    impl Server {
+        pub fn addr(&self) -> SocketAddr {
+            match self {
+                Server::Line(s) => s.addr,
+                Server::Binary(s) => s.addr,
+                Server::Smtp(s) => s.addr,
+                Server::Tls(s) => s.address().parse().expect("an address"),
+            }
+        }
+    }
+
+    fn lines(
+        greeting: &str,
+        unknown: &str,
+        on: &[(&str, &str)],
+        upgrade: (&str, &str),
+    ) -> LineScript {
+        let mut script = LineScript::new(greeting, unknown);
+        for (command, reply) in on {
+            script = script.on(command, reply);
+        }
+        script.upgrade(upgrade.0, upgrade.1)
+    }
+
+    fn xmpp(namespace: &str) -> Vec<Step> {
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xml:lang='en' xmlns='{namespace}' xmlns:stream='http://etherx.jabber.org/streams'>"
+        );
+        let opening = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='{namespace}' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
+        );
+        vec![
+            Step::Expect(header.into_bytes()),
+            Step::Send(opening.into_bytes()),
+            Step::Expect(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>".to_vec()),
+            Step::Send(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>".to_vec()),
+            Step::Tls,
+        ]
+    }
+
+    fn mysql_handshake() -> Vec<u8> {
+        let capabilities: u32 = 0xdfff_ffff;
+        let mut p = vec![10];
+        p.extend_from_slice(b"8.0.36\0");
+        p.extend_from_slice(&7u32.to_le_bytes());
+        p.extend_from_slice(b"\x01\x02\x03\x04\x05\x06\x07\x08\0");
+        p.extend_from_slice(&capabilities.to_le_bytes()[..2]);
+        p.push(255);
+        p.extend_from_slice(&2u16.to_le_bytes());
+        p.extend_from_slice(&capabilities.to_le_bytes()[2..]);
+        p.push(21);
+        p.extend_from_slice(&[0; 10]);
+        p.extend_from_slice(b"\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\0");
+        p.extend_from_slice(b"caching_sha2_password\0");
+        let mut packet = (p.len() as u32).to_le_bytes()[..3].to_vec();
+        packet.push(0);
+        packet.extend_from_slice(&p);
+        packet
+    }
+
+    fn ldap_success() -> Vec<u8> {
+        let tlv = |tag: u8, value: &[u8]| [&[tag, value.len() as u8][..], value].concat();
+        let mut op = tlv(0x0a, &[0]);
+        op.extend(tlv(0x04, b""));
+        op.extend(tlv(0x04, b""));
+        op.extend(tlv(0x8a, b"1.3.6.1.4.1.1466.20037"));
+        let mut body = tlv(0x02, &[1]);
+        body.extend(tlv(0x78, &op));
+        tlv(0x30, &body)
+    }
+
+    /// Starts a server speaking `dialect` (as `starttls:` names it).
+    pub async fn start(dialect: &str, spec: &ServerSpec) -> Server {
+        let tls: Arc<ServerConfig> = spec.config();
+        match dialect {
+            "none" => Server::Tls(TlsServer::start(spec.clone()).await),
+            "smtp" => Server::Smtp(SmtpServer::start(SmtpScript::good(), tls).await),
+            "lmtp" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "220 lmtp.test LMTP ready\r\n",
+                        "500 5.5.1 unknown\r\n",
+                        &[("LHLO", "250-lmtp.test\r\n250 STARTTLS\r\n")],
+                        ("STARTTLS", "220 2.0.0 go\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "imap" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "* OK IMAP4rev1 ready\r\n",
+                        "* BAD unknown\r\n",
+                        &[(
+                            "a001 CAPABILITY",
+                            "* CAPABILITY IMAP4rev1 STARTTLS\r\na001 OK done\r\n",
+                        )],
+                        ("a002 STARTTLS", "a002 OK Begin TLS\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "pop3" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "+OK POP3 ready\r\n",
+                        "-ERR unknown\r\n",
+                        &[("CAPA", "+OK list\r\nSTLS\r\n.\r\n")],
+                        ("STLS", "+OK go\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "ftp" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "220 ready\r\n",
+                        "500 unknown\r\n",
+                        &[("FEAT", "211-Features:\r\n AUTH TLS\r\n211 End\r\n")],
+                        ("AUTH TLS", "234 AUTH TLS OK.\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "nntp" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "200 news ready\r\n",
+                        "500 unknown\r\n",
+                        &[(
+                            "CAPABILITIES",
+                            "101 list:\r\nVERSION 2\r\nSTARTTLS\r\n.\r\n",
+                        )],
+                        ("STARTTLS", "382 go\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "sieve" => Server::Line(
+                LineServer::start(
+                    lines(
+                        "\"IMPLEMENTATION\" \"x\"\r\n\"STARTTLS\"\r\nOK \"ready\"\r\n",
+                        "NO \"unknown\"\r\n",
+                        &[],
+                        ("STARTTLS", "OK \"go\"\r\n"),
+                    ),
+                    tls,
+                )
+                .await,
+            ),
+            "ldap" => {
+                let mut request = vec![0x30, 0x1d, 0x02, 0x01, 0x01, 0x77, 0x18, 0x80, 0x16];
+                request.extend_from_slice(b"1.3.6.1.4.1.1466.20037");
+                Server::Binary(
+                    BinaryServer::start(
+                        vec![Step::Expect(request), Step::Send(ldap_success()), Step::Tls],
+                        tls,
+                    )
+                    .await,
+                )
+            }
+            "postgres" => Server::Binary(
+                BinaryServer::start(
+                    vec![
+                        Step::Expect(vec![0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]),
+                        Step::Send(b"S".to_vec()),
+                        Step::Tls,
+                    ],
+                    tls,
+                )
+                .await,
+            ),
+            "mysql" => Server::Binary(
+                BinaryServer::start(
+                    vec![
+                        Step::Send(mysql_handshake()),
+                        Step::ExpectWith(36, |p| p[3] == 1),
+                        Step::Tls,
+                    ],
+                    tls,
+                )
+                .await,
+            ),
+            "xmpp" => Server::Binary(BinaryServer::start(xmpp("jabber:client"), tls).await),
+            "xmpp_server" => Server::Binary(BinaryServer::start(xmpp("jabber:server"), tls).await),
+            other => panic!("no scripted server for {other}"),
+        }
+    }
+}
+
+/// Every dialect reaches TLS through a SOCKS5 proxy (Dante) and an HTTP one
+/// (Tinyproxy): the proxies are transparent to what follows them, including servers
+/// that speak first, whose words may arrive with the proxy's own reply.
+async fn every_starttls_dialect_goes_through_both_kinds_of_proxy() {
+    use crate::support::pki::Validity;
+    use crate::support::tls_server::ServerSpec;
+
+    let chain = Chain::new();
+    let leaf = chain.intermediate.leaf(&["localhost"], Validity::days(30));
+    let spec = ServerSpec::new(leaf.chain(&[&chain.intermediate]), leaf.key());
+    let dante = Dante::start(false).await;
+    let tinyproxy = crate::tinyproxy::Tinyproxy::start(&[], false).await;
+    for dialect in certwatch::config::StartTls::ALL.iter().map(|d| d.as_str()) {
+        let server = dialects::start(dialect, &spec).await;
+        for proxy in [
+            format!("socks5h://127.0.0.1:{}", dante.port),
+            format!("http://127.0.0.1:{}", tinyproxy.port),
+        ] {
+            let h = Harness::new();
+            h.write("root.pem", &chain.root.pem);
+            let yaml = format!(
+                "targets:\n  - name: t\n    address: \"localhost:{}\"\n    ip_family: ipv4\n    starttls: {dialect}\n    timeout: 10s\n    trust: none\n    tls:\n      ca_file: root.pem\n    proxy: {proxy}\n",
+                server.addr().port()
+            );
+            let (_, scrape) = h.probe(&yaml).await;
+            assert_eq!(
+                scrape.value(PROBE_SUCCESS, &T),
+                1.0,
+                "{dialect} through {proxy}: {}",
+                scrape.text
+            );
+            assert_eq!(
+                scrape.label(CERT_INFO, &[(LABEL_DEPTH, "0")], "serial"),
+                leaf.serial_hex,
+                "{dialect} through {proxy}"
+            );
+        }
+    }
 }

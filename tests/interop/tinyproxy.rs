@@ -40,15 +40,15 @@ pub fn trials() -> Vec<Trial> {
 const USER: &str = "monitor";
 const PASSWORD: &str = "s3cret";
 
-struct Tinyproxy {
+pub(crate) struct Tinyproxy {
     daemon: Daemon,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Tinyproxy {
     /// Starts Tinyproxy allowing CONNECT to `ports` only; with `auth`, it asks for
     /// [`USER`] and [`PASSWORD`].
-    async fn start(ports: &[u16], auth: bool) -> Tinyproxy {
+    pub(crate) async fn start(ports: &[u16], auth: bool) -> Tinyproxy {
         daemon::running(
             daemon::start_with_retries("tinyproxy", || async {
                 Self::try_start(ports, auth).await
