@@ -15,10 +15,12 @@
 //! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
 //!   over the interval, at most `concurrency` at a time ([`limit`]).
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
-//!   [`probe`] ([`probe::resolve`], [`probe::connect`], [`probe::starttls`],
-//!   [`probe::tls`], then [`cert`] parses the chain and [`probe::verify`] judges it,
-//!   giving a [`probe::outcome::ProbeOutcome`]); certwatch's own serving certificate
-//!   is [`web::self_cert`].
+//!   [`probe`] ([`probe::discover`] plans the hosts and addresses with
+//!   [`probe::dns`] and [`probe::resolve`], [`probe::connect`] or [`probe::proxy`]
+//!   opens each connection, then [`probe::starttls`], [`probe::tls`], and [`cert`]
+//!   parses the chain and [`probe::verify`] judges it, giving a
+//!   [`probe::outcome::ProbeOutcome`]); certwatch's own serving certificate is
+//!   [`web::self_cert`].
 //! - [`store`] keeps the latest observation per source, and the probe counters.
 //! - [`metrics`] prepares each entry's series once (the collector owns that cache) and
 //!   renders them at scrape time; [`http`] serves them within a memory budget and a

@@ -4,7 +4,7 @@
 //!
 //! Every reply is read by the probe's deadline and within a size limit: a SOCKS5 reply
 //! has a fixed shape (at most 262 bytes), an HTTP reply at most [`MAX_REPLY_LINES`]
-//! lines of [`MAX_LINE`] bytes. A proxy that stalls, refuses, asks for credentials or
+//! lines of [`MAX_LINE`](super::line_io::MAX_LINE) bytes. A proxy that stalls, refuses, asks for credentials or
 //! answers garbage ends the probe with a `connect` failure: [`ProxyError`] says which,
 //! with the proxy's own words as evidence. The password goes to the proxy and nowhere
 //! else: no error or detail quotes the request.

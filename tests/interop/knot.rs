@@ -406,6 +406,44 @@ async fn every_mx_host_and_address_has_its_own_series_until_its_record_goes() {
         2.0,
         "the remaining series count on"
     );
+
+    // `certwatch check --mx` reports every host and address and exits with the worst
+    // status: dead's refused connection is CRITICAL.
+    let root = dir.path().join("root.pem");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_certwatch"))
+        .args(["check", "--mx", "example.test", "--port", &p.to_string()])
+        .args(["--dns-server", &knot.server(), "--timeout", "20s", "--json"])
+        .arg("--ca-file")
+        .arg(&root)
+        .output()
+        .expect("run certwatch check");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(output.status.code(), Some(2), "{report:#}");
+    let rows: Vec<(String, String, String)> = report["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .map(|a| {
+            (
+                a["host"].as_str().unwrap_or("").to_owned(),
+                a["ip"].as_str().unwrap_or("").to_owned(),
+                a["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let status = |host: &str, ip: Ipv4Addr, status: &str| {
+        (host.to_owned(), ip.to_string(), status.to_owned())
+    };
+    assert_eq!(
+        rows,
+        [
+            status(&mx1, MX1_A, "OK"),
+            status(&mx1, MX1_B, "OK"),
+            status(&dead, DEAD, "CRITICAL")
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["addresses"][0]["server_name"], "mx1.example.test");
 }
 
 async fn srv_targets_are_verified_for_the_services_domain() {
