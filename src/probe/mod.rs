@@ -229,7 +229,12 @@ async fn open(
         (None, Dest::Ip(ip)) => connect::connect(SocketAddr::new(*ip, port), deadline)
             .await
             .map(Connection::direct),
-        (None, Dest::Name(name)) => unreachable!("{name} is resolved locally without a proxy"),
+        // Only a plan for a socks5h proxy holds names; without one, say so rather
+        // than resolve behind the plan's back.
+        (None, Dest::Name(name)) => Err(Failure::new(
+            FailureKind::Resolve(outcome::ResolveReason::Error),
+            format!("{name} was left for a proxy to resolve, and the target has none"),
+        )),
     }
 }
 
