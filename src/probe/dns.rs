@@ -353,10 +353,10 @@ impl Dns {
                 }
                 (Ok(_), Err(e)) | (Err(e), Ok(_)) => return Err(e),
                 (Err(a), Err(b)) => {
-                    return Err(if a.reason() == ResolveReason::NotFound {
-                        b
-                    } else {
-                        a
+                    return Err(match (a.reason(), b.reason()) {
+                        (ResolveReason::NotFound, ResolveReason::NotFound) => not_found(),
+                        (ResolveReason::NotFound, _) => b,
+                        _ => a,
                     })
                 }
             },

@@ -555,7 +555,7 @@ async fn null_mx_missing_domains_and_cname_loops_are_resolve_failures() {
     let (labels, _) = &failures[0];
     assert_eq!(labels[LABEL_HOST], "loop1.example.test:25");
     assert_eq!(labels[LABEL_STAGE], "resolve");
-    assert_ne!(labels[LABEL_REASON], "timeout", "{}", scrape.text);
+    assert_eq!(labels[LABEL_REASON], "not_found", "{}", scrape.text);
 }
 
 async fn answers_over_the_caps_are_cut_and_counted() {
