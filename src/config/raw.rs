@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use super::types::{
-    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust, XmppDomain,
+    Address, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls, TlsName,
+    Trust, XmppDomain,
 };
 
 /// The whole file.
@@ -33,8 +34,20 @@ pub struct RawConfig {
     /// The endpoints to watch.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// The expiry thresholds of the status page (and the shipped rules' numbers).
+    pub thresholds: Option<RawThresholds>,
     /// How names are resolved.
     pub dns: Option<RawDns>,
+}
+
+/// `thresholds:`: when a certificate that counts becomes a warning or critical.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// A warning when the first notAfter that counts is less than this away.
+    pub warning: Option<PromDuration>,
+    /// Critical when it is less than this away.
+    pub critical: Option<PromDuration>,
 }
 
 /// `dns:`.
@@ -67,6 +80,12 @@ pub struct RawSettings {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// Which key type's signature schemes and suites to offer.
+    pub key_type: Option<KeyType>,
+    /// Whether to send SNI.
+    pub sni: Option<bool>,
+    /// Whether to send the legacy second hello.
+    pub legacy: Option<Legacy>,
     /// The proxy connections go through, or `none`.
     pub proxy: Option<ProxySetting>,
     /// The file holding the proxy password (the user is in the URL).
@@ -128,6 +147,12 @@ pub struct RawTarget {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// Which key type's signature schemes and suites to offer.
+    pub key_type: Option<KeyType>,
+    /// Whether to send SNI.
+    pub sni: Option<bool>,
+    /// Whether to send the legacy second hello.
+    pub legacy: Option<Legacy>,
     /// Every MX host of this domain, instead of `address`.
     pub mx: Option<MxDomain>,
     /// Every target of this SRV name, instead of `address`.
@@ -152,6 +177,9 @@ impl RawTarget {
             resolve: self.resolve,
             ip_family: self.ip_family,
             tls: self.tls.clone(),
+            key_type: self.key_type,
+            sni: self.sni,
+            legacy: self.legacy,
             proxy: self.proxy.clone(),
             proxy_password_file: self.proxy_password_file.clone(),
         }
@@ -173,6 +201,9 @@ impl RawSettings {
                 (Some(own), Some(inherited)) => Some(own.or(inherited)),
                 (own, inherited) => own.or_else(|| inherited.clone()),
             },
+            key_type: self.key_type.or(fallback.key_type),
+            sni: self.sni.or(fallback.sni),
+            legacy: self.legacy.or(fallback.legacy),
             proxy: self.proxy.or_else(|| fallback.proxy.clone()),
             proxy_password_file: self
                 .proxy_password_file

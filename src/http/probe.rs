@@ -11,6 +11,10 @@
 //! probe's plan is checked before any connection: every host discovered and every
 //! address a name resolved to must be allowed (a glob matching the host, or a CIDR
 //! range holding the address), or the request is refused with 403.
+//!
+//! With `debug=true` the answer is text, as blackbox_exporter's: the probe's
+//! transcript (`probe::transcript`: every address, connect, line of the STARTTLS
+//! dialogue, the handshake, the certificates and the verdict), then the metrics.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
@@ -28,6 +32,7 @@ use crate::config::{ProbeLimits, Reach, TlsName};
 use crate::metrics::{collector, CONTENT_TYPE};
 use crate::probe::connect::Dest;
 use crate::probe::discover::Plan;
+use crate::probe::transcript;
 use crate::probe_gate::ProbeGate;
 
 /// The most refused destinations named in a 403.
@@ -79,6 +84,8 @@ pub(super) struct ProbeQuery {
     mx: Option<String>,
     srv: Option<String>,
     port: Option<String>,
+    /// `true`: answer with the probe's transcript, then its metrics, as text.
+    debug: Option<String>,
 }
 
 impl ProbeQuery {
@@ -163,6 +170,16 @@ pub(super) async fn probe(
             .into_response();
     }
     let bad = |message: String| (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
+    let debug = match query.debug.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return bad(format!(
+                "debug={:?} is neither true nor false",
+                crate::audit::clean(other)
+            ))
+        }
+    };
     let reach = match query.reach() {
         Ok(reach) => reach,
         Err(message) => return bad(message),
@@ -242,6 +259,7 @@ pub(super) async fn probe(
         .saturating_duration_since(Instant::now())
         .max(MIN_PROBE_TIME);
     let deadline = Instant::now() + spec.timeout;
+    // The plan is checked against probe.allow before any connection is made.
     let probe = async {
         let plan = crate::probe::discover::plan(&spec, deadline).await;
         let refused = refused(&limits, &plan);
@@ -250,14 +268,22 @@ pub(super) async fn probe(
         }
         Ok(crate::probe::execute(&spec, plan, deadline).await)
     };
-    let outcome = tokio::select! {
-        outcome = probe => outcome,
+    let probe = async {
+        if debug {
+            let (outcome, transcript) = transcript::recorded(probe).await;
+            outcome.map(|outcome| (outcome, Some(transcript)))
+        } else {
+            probe.await.map(|outcome| (outcome, None))
+        }
+    };
+    let probed = tokio::select! {
+        probed = probe => probed,
         () = state.shutdown.cancelled() => {
             return (StatusCode::SERVICE_UNAVAILABLE, "certwatch is shutting down\n").into_response();
         }
     };
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
+    let (outcome, transcript) = match probed {
+        Ok(probed) => probed,
         Err(refused) => {
             audit::probe_refused(client, target, "not_allowed", 403, 0);
             return (
@@ -270,6 +296,20 @@ pub(super) async fn probe(
                 .into_response();
         }
     };
-    let body = collector::render_outcome(&spec, &outcome, SystemTime::now());
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    let now = SystemTime::now();
+    let metrics = collector::render_outcome(&spec, &outcome, now);
+    match transcript {
+        None => ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics).into_response(),
+        Some(transcript) => {
+            // As blackbox_exporter's `debug=true`: the probe's log, then the metrics.
+            let body = format!(
+                "{}\n\nMetrics that would have been returned:\n{metrics}",
+                transcript.render(&spec, &outcome, now)
+            );
+            ([(header::CONTENT_TYPE, DEBUG_CONTENT_TYPE)], body).into_response()
+        }
+    }
 }
+
+/// The content type of a `debug=true` answer.
+pub const DEBUG_CONTENT_TYPE: &str = "text/plain; charset=utf-8";

@@ -8,10 +8,21 @@
 //! [`discover::plan`] then [`execute`], so that a caller (`GET /probe`) may check the
 //! plan before any connection is made. The result is a [`ProbeOutcome`] value:
 //! storing it, logging it and turning it into metrics are left to the callers.
+//!
+//! When the modern handshake fails on the version or finds nothing in common (or the
+//! server drops the connection before any certificate), and `legacy` is on, a fresh
+//! connection (through the proxy when there is one, STARTTLS again) carries the legacy
+//! second hello ([`legacy`]), which reads the chain from the cleartext Certificate
+//! message of TLS 1.0-1.2; when the full legacy hello meets an alert or a closed
+//! connection, one more connection tries the cautious one. The probe then still
+//! reports the modern failure, with the chain, its verdict and what the server chose.
+//! [`hygiene`] judges the chain and its keys. [`transcript`] records each step when a
+//! person asked for it (`/probe?debug=true`, `check --verbose`).
 
 pub mod connect;
 pub mod discover;
 pub mod dns;
+pub mod hygiene;
 pub mod legacy;
 pub mod line_io;
 pub mod outcome;
@@ -19,6 +30,7 @@ pub mod proxy;
 pub mod resolve;
 pub mod starttls;
 pub mod tls;
+pub mod transcript;
 pub mod verify;
 
 use std::future::Future;
@@ -67,6 +79,7 @@ pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
 pub async fn execute(spec: &TargetSpec, plan: Plan, deadline: Instant) -> ProbeOutcome {
     use futures_util::stream::{self, StreamExt};
 
+    note_plan(spec, &plan);
     let setup = tls::setup_for(&spec.tls);
     let hosts = match plan.hosts {
         Err(failure) => {
@@ -107,6 +120,97 @@ pub async fn execute(spec: &TargetSpec, plan: Plan, deadline: Instant) -> ProbeO
     }
 }
 
+/// Notes `plan` in the transcript, when one is being recorded: the MX or SRV answer,
+/// each host's addresses (or the name left to a `socks5h` proxy), what the caps left
+/// out.
+fn note_plan(spec: &TargetSpec, plan: &Plan) {
+    use transcript::{note, Topic};
+
+    if !transcript::is_recording() {
+        return;
+    }
+    let millis = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
+    let hosts = match &plan.hosts {
+        Err(failure) => {
+            note(Topic::Resolve, || match &spec.discover {
+                Some(discover) => format!(
+                    "the {} lookup of {} failed in {}: {failure}",
+                    discover.record(),
+                    discover.name(),
+                    millis(plan.took)
+                ),
+                None => format!("failed in {}: {failure}", millis(plan.took)),
+            });
+            return;
+        }
+        Ok(hosts) => hosts,
+    };
+    if let Some(discover) = &spec.discover {
+        note(Topic::Resolve, || {
+            let named: Vec<&str> = hosts
+                .iter()
+                .filter_map(|h| h.host.as_ref().map(|h| h.label.as_str()))
+                .collect();
+            format!(
+                "the {} records of {} name {} host(s) in {}: {}",
+                discover.record(),
+                discover.name(),
+                plan.cut.hosts_named.unwrap_or(named.len()),
+                millis(plan.took),
+                if named.is_empty() {
+                    "none".to_owned()
+                } else {
+                    named.join(", ")
+                }
+            )
+        });
+        if !plan.cut.hosts_left_out.is_empty() {
+            note(Topic::Resolve, || {
+                format!(
+                    "{} host(s) left out (at most {} are probed), among them {}",
+                    plan.cut
+                        .hosts_named
+                        .unwrap_or_default()
+                        .saturating_sub(discover::MAX_HOSTS),
+                    discover::MAX_HOSTS,
+                    plan.cut.hosts_left_out.join(", ")
+                )
+            });
+        }
+    }
+    for host in hosts {
+        note(Topic::Resolve, || {
+            let who = match &host.host {
+                Some(discovered) => format!("{}: ", discovered.label),
+                None => String::new(),
+            };
+            let took = millis(host.took);
+            match &host.dests {
+                Err(failure) => format!("{who}failed in {took}: {failure}"),
+                Ok(dests) => {
+                    let shown: Vec<String> = dests
+                        .iter()
+                        .map(|dest| match dest {
+                            Dest::Ip(ip) => ip.to_string(),
+                            Dest::Name(name) => format!("{name}, left for the proxy to resolve"),
+                        })
+                        .collect();
+                    format!("{who}{} in {took}", shown.join(", "))
+                }
+            }
+        });
+    }
+    for (host, name, left_out) in &plan.cut.addresses {
+        note(Topic::Resolve, || {
+            let who = host.as_ref().map_or(name.as_str(), |h| h.label.as_str());
+            format!(
+                "{who}: {left_out} more address(es) left out (at most {} are probed)",
+                resolve::MAX_ADDRESSES
+            )
+        });
+    }
+}
+
 /// The outcome of one destination of `host`, or of `host` itself when it did not
 /// resolve.
 async fn one(
@@ -118,7 +222,14 @@ async fn one(
     deadline: Instant,
 ) -> AddressOutcome {
     match (dest, &host.dests) {
-        (Some(dest), _) => probe_address(spec, setup, host, dest, names, deadline).await,
+        (Some(dest), _) => {
+            let place = transcript::Place {
+                host: host.host.as_ref().map(|h| h.label.clone()),
+                dest: dest.clone(),
+            };
+            let probe = probe_address(spec, setup, host, dest, names, deadline);
+            transcript::for_address(place, probe).await
+        }
         (None, Err(failure)) => unresolved(host.host.clone(), failure.clone(), host.took),
         (None, Ok(_)) => unreachable!("a host with addresses has a destination each"),
     }
@@ -139,11 +250,131 @@ fn unresolved(
         handshake: Err(failure),
         chain: Vec::new(),
         verdict: None,
+        legacy: None,
+        chain_cut: None,
+        chain_issues: Vec::new(),
+        weaknesses: Vec::new(),
         host,
     }
 }
 
-/// Connects to one destination of a host and runs STARTTLS and the handshake over it.
+/// Where the connections of one destination go: the target, its host, the address
+/// (or name) and who resolves the proxy's name.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    spec: &'a TargetSpec,
+    host: &'a HostPlan,
+    dest: &'a Dest,
+    names: resolve::Names<'a>,
+}
+
+impl Route<'_> {
+    /// A connection to the destination, direct or through the target's proxy,
+    /// upgraded with STARTTLS when the target uses it, each step timed into `phases`.
+    async fn open(self, deadline: Instant, phases: &mut PhaseTimes) -> Result<Connection, Failure> {
+        let stream = timed(phases, Phase::Connect, self.connect(deadline)).await?;
+        if self.spec.starttls == crate::config::StartTls::None {
+            return Ok(stream);
+        }
+        let context = starttls::Context {
+            server_name: self.host.server_name.as_str(),
+            xmpp_domain: self.spec.xmpp_domain.as_deref(),
+        };
+        timed(
+            phases,
+            Phase::StartTls,
+            starttls::upgrade(self.spec.starttls, stream, deadline, context),
+        )
+        .await
+    }
+
+    /// The connection itself: a TCP connect, or a tunnel through the proxy.
+    async fn connect(self, deadline: Instant) -> Result<Connection, Failure> {
+        let port = self.host.port;
+        match (&self.spec.proxy, self.dest) {
+            (Some(proxy), dest) => {
+                let to = match dest {
+                    Dest::Ip(ip) => SocketAddr::new(*ip, port).to_string(),
+                    Dest::Name(name) => format!("{name}:{port}"),
+                };
+                let tunnel = proxy::through(proxy, self.names, dest, port, deadline);
+                transcript::through(&proxy.url.to_string(), &to, tunnel).await
+            }
+            (None, Dest::Ip(ip)) => {
+                let addr = SocketAddr::new(*ip, port);
+                transcript::connect(addr, connect::connect(addr, deadline))
+                    .await
+                    .map(Connection::direct)
+            }
+            // Only a plan for a socks5h proxy holds names; without one, say so rather
+            // than resolve behind the plan's back.
+            (None, Dest::Name(name)) => Err(Failure::new(
+                FailureKind::Resolve(outcome::ResolveReason::Error),
+                format!("{name} was left for a proxy to resolve, and the target has none"),
+            )),
+        }
+    }
+}
+
+/// The legacy module's key type for the target's `key_type`.
+fn legacy_key_type(key_type: crate::config::KeyType) -> legacy::KeyType {
+    match key_type {
+        crate::config::KeyType::Any => legacy::KeyType::Any,
+        crate::config::KeyType::Rsa => legacy::KeyType::Rsa,
+        crate::config::KeyType::Ecdsa => legacy::KeyType::Ecdsa,
+    }
+}
+
+/// Whether the cautious legacy hello is worth a connection after the full one failed
+/// with `error`: the server refused the hello itself (an alert, a close or a reset).
+fn calls_for_cautious(error: &legacy::LegacyError) -> bool {
+    matches!(
+        error,
+        legacy::LegacyError::Alert { .. } | legacy::LegacyError::Ended { .. }
+    )
+}
+
+/// The legacy second hello over fresh connections along `route` (through the proxy
+/// when there is one, STARTTLS redone): the full hello, then the cautious one when
+/// the full one met an alert or a closed connection.
+async fn legacy_capture(
+    route: Route<'_>,
+    deadline: Instant,
+) -> Result<legacy::LegacyCapture, String> {
+    let spec = route.spec;
+    let name = spec
+        .sni
+        .then(|| route.host.server_name.server_name().clone());
+    let hello = legacy::LegacyHello::new(name, legacy_key_type(spec.key_type));
+    transcript::note(transcript::Topic::Tls, || {
+        "the modern handshake cannot reach the server: a new connection for the legacy hello (TLS 1.0-1.2, every suite)".to_owned()
+    });
+    let mut ignored = PhaseTimes::default();
+    let full = match route.open(deadline, &mut ignored).await {
+        Ok(stream) => legacy::capture(stream, &hello, deadline).await,
+        Err(failure) => return Err(format!("the legacy hello could not connect: {failure}")),
+    };
+    let full_error = match full {
+        Ok(capture) => return Ok(capture),
+        Err(e) if calls_for_cautious(&e) && Instant::now() < deadline => e,
+        Err(e) => return Err(format!("the legacy hello: {e}")),
+    };
+    transcript::note(transcript::Topic::Tls, || {
+        format!("the legacy hello: {full_error}; one more connection for the cautious hello")
+    });
+    let cautious = match route.open(deadline, &mut ignored).await {
+        Ok(stream) => legacy::capture(stream, &hello.cautious(), deadline).await,
+        Err(failure) => {
+            return Err(format!(
+                "the legacy hello: {full_error}; the cautious one could not connect: {failure}"
+            ))
+        }
+    };
+    cautious.map_err(|e| format!("the legacy hello: {full_error}; the cautious one: {e}"))
+}
+
+/// Connects to one destination of a host and runs STARTTLS and the handshake over it,
+/// and the legacy second hello when the modern handshake cannot reach the server.
 async fn probe_address(
     spec: &TargetSpec,
     setup: &tls::TlsSetup,
@@ -153,41 +384,58 @@ async fn probe_address(
     deadline: Instant,
 ) -> AddressOutcome {
     let started = Instant::now();
+    let route = Route {
+        spec,
+        host,
+        dest,
+        names,
+    };
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Resolve, host.took);
     let mut chain_der = Vec::new();
+    let mut cut = None;
+    let mut calls_for_legacy = false;
     let server_name = host.server_name.server_name();
     let handshake = async {
-        let stream = timed(
-            &mut phases,
-            Phase::Connect,
-            open(spec, names, dest, host.port, deadline),
-        )
-        .await?;
-        let stream = if spec.starttls == crate::config::StartTls::None {
-            stream
-        } else {
-            let context = starttls::Context {
-                server_name: host.server_name.as_str(),
-                xmpp_domain: spec.xmpp_domain.as_deref(),
-            };
-            timed(
-                &mut phases,
-                Phase::StartTls,
-                starttls::upgrade(spec.starttls, stream, deadline, context),
-            )
-            .await?
-        };
+        let stream = route.open(deadline, &mut phases).await?;
         let shake = timed(
             &mut phases,
             Phase::Handshake,
-            tls::handshake(stream, setup, server_name, deadline),
+            tls::handshake(
+                stream,
+                setup,
+                server_name,
+                legacy_key_type(spec.key_type),
+                spec.sni,
+                deadline,
+            ),
         )
         .await;
         chain_der = shake.chain;
+        cut = shake.cut;
+        calls_for_legacy = shake.calls_for_legacy;
         shake.result
     }
     .await;
+    let mut handshake = handshake;
+    let mut legacy_params = None;
+    if calls_for_legacy && spec.legacy == crate::config::Legacy::On {
+        let legacy_started = Instant::now();
+        match legacy_capture(route, deadline).await {
+            Ok(capture) => {
+                legacy_params = Some(capture.tls_params());
+                cut = capture.truncated;
+                chain_der = capture.chain;
+            }
+            Err(why) => {
+                if let Err(failure) = &mut handshake {
+                    failure.detail = format!("{}; {why}", failure.detail);
+                }
+            }
+        }
+        let before = phases.get(Phase::Handshake).unwrap_or_default();
+        phases.set(Phase::Handshake, before + legacy_started.elapsed());
+    }
     let chain: Vec<Arc<ParsedCert>> = chain_der
         .iter()
         .map(|der| ParsedCert::shared(der))
@@ -201,6 +449,18 @@ async fn probe_address(
             UnixTime::now(),
         )
     });
+    let chain_issues = hygiene::chain_issues(
+        &chain_der,
+        &chain,
+        verdict.as_ref(),
+        &setup.trust,
+        cut.is_some(),
+    );
+    let weaknesses = hygiene::weaknesses(&chain);
+    let chain_cut = cut.map(|limit| outcome::ChainCut {
+        kept: chain.len(),
+        detail: limit.to_string(),
+    });
     AddressOutcome {
         ip: match dest {
             Dest::Ip(ip) => Some(*ip),
@@ -212,29 +472,11 @@ async fn probe_address(
         handshake,
         chain,
         verdict,
+        legacy: legacy_params,
+        chain_cut,
+        chain_issues,
+        weaknesses,
         host: host.host.clone(),
-    }
-}
-
-/// A connection to `dest`:`port`, direct or through the target's proxy.
-async fn open(
-    spec: &TargetSpec,
-    names: resolve::Names<'_>,
-    dest: &Dest,
-    port: u16,
-    deadline: Instant,
-) -> Result<Connection, Failure> {
-    match (&spec.proxy, dest) {
-        (Some(proxy), dest) => proxy::through(proxy, names, dest, port, deadline).await,
-        (None, Dest::Ip(ip)) => connect::connect(SocketAddr::new(*ip, port), deadline)
-            .await
-            .map(Connection::direct),
-        // Only a plan for a socks5h proxy holds names; without one, say so rather
-        // than resolve behind the plan's back.
-        (None, Dest::Name(name)) => Err(Failure::new(
-            FailureKind::Resolve(outcome::ResolveReason::Error),
-            format!("{name} was left for a proxy to resolve, and the target has none"),
-        )),
     }
 }
 

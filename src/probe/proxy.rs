@@ -11,6 +11,9 @@
 //!
 //! The proxy's own address is resolved like the endpoint's; connecting to it fails as
 //! any connect does (`refused`, `unreachable`, ...), with the proxy named in the detail.
+//! A transcript being recorded (`probe::transcript`) notes the connect to the proxy,
+//! and the lines of an HTTP CONNECT exchange (`line_io` records them, the
+//! `Proxy-Authorization` value redacted).
 
 use std::net::SocketAddr;
 
@@ -25,6 +28,7 @@ use super::line_io::MAX_LINE;
 use super::line_io::{LineError, LineIo};
 use super::outcome::{ConnectReason, Failure, FailureKind};
 use super::resolve::{self, Names};
+use super::transcript;
 use crate::config::{IpFamily, Proxy, ProxyKind, ResolveMode};
 use crate::printable::Printable;
 
@@ -157,7 +161,8 @@ async fn reach_proxy(
     .map_err(in_detail)?;
     let mut last = None;
     for ip in resolved.addresses {
-        match connect::connect(SocketAddr::new(ip, proxy.url.port), deadline).await {
+        let addr = SocketAddr::new(ip, proxy.url.port);
+        match transcript::connect(addr, connect::connect(addr, deadline)).await {
             Ok(tcp) => return Ok(tcp),
             Err(failure) => last = Some(failure),
         }

@@ -11,6 +11,9 @@
 //!   `shadow` and `group` files are bind-mounted over `/etc/...`, so the user exists for
 //!   Dante alone and the machine's files are never touched. A wrong password, or none,
 //!   is `proxy_auth_failed`, and the password shows in no series and no detail.
+//! - A TLS 1.0-only `openssl s_server` behind Dante: the legacy second hello opens a
+//!   tunnel of its own (the transcript shows both), reads the chain and reports the
+//!   endpoint legacy-only, as it does without a proxy.
 //!
 //! Needs root (Dante switches users; the namespace needs it too), `dante-server`,
 //! `postfix` and `openssl` (to hash the password); without them the tests are ignored,
@@ -49,6 +52,10 @@ pub fn trials() -> Vec<Trial> {
         trial!(
             &[DANTE, crate::tinyproxy::TINYPROXY_NEED, ROOT],
             async every_starttls_dialect_goes_through_both_kinds_of_proxy
+        ),
+        trial!(
+            &[DANTE, ROOT, OPENSSL],
+            async the_legacy_hello_goes_through_the_proxy_too
         ),
     ]
 }
@@ -568,4 +575,107 @@ async fn every_starttls_dialect_goes_through_both_kinds_of_proxy() {
             );
         }
     }
+}
+
+/// What lets Debian's OpenSSL 3.0 serve TLS 1.0.
+const LEGACY_OPENSSL_CONF: &str = "openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT@SECLEVEL=0
+";
+
+/// A TLS 1.0-only `openssl s_server` presenting `chain`.
+async fn tls10_server(chain: &Chain) -> (Daemon, u16) {
+    daemon::running(
+        daemon::start_with_retries("openssl s_server", || async {
+            let mut instance = Instance::new("s_server")?;
+            let port = instance.port()?;
+            let conf = instance.write_config("openssl.cnf", LEGACY_OPENSSL_CONF)?;
+            let files = instance.write_tls("tls", &chain.server_tls(), None)?;
+            let intermediate =
+                instance.write_config("intermediate.pem", &chain.intermediate.pem)?;
+            let launch = Launch::new("openssl")
+                .args(["s_server", "-www", "-tls1", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("-cert")
+                .arg(&files.chain)
+                .arg("-key")
+                .arg(&files.key)
+                .arg("-cert_chain")
+                .arg(&intermediate)
+                .env("OPENSSL_CONF", conf);
+            let daemon = instance
+                .spawn(launch, &[Ready::Log("server.out".into(), "ACCEPT".into())])
+                .await?;
+            Ok((daemon, port))
+        })
+        .await,
+    )
+}
+
+async fn the_legacy_hello_goes_through_the_proxy_too() {
+    use certwatch::probe::transcript;
+
+    let chain = Chain::new();
+    let (server, port) = tls10_server(&chain).await;
+    let dante = Dante::start(false).await;
+    let url = format!("socks5h://127.0.0.1:{}", dante.port);
+    let h = Harness::new();
+    h.write("root.pem", &chain.root.pem);
+    let yaml = |legacy: &str| {
+        format!(
+            "targets:\n  - name: t\n    address: \"localhost:{port}\"\n    server_name: localhost\n    timeout: 15s\n    trust: none\n    legacy: {legacy}\n    tls:\n      ca_file: root.pem\n    proxy: {url}\n"
+        )
+    };
+    let config = h.config(&yaml("on"));
+    let spec = config.targets[0].clone();
+    let (outcome, recorded) = transcript::recorded(certwatch::probe::run(&spec)).await;
+    let text = recorded.render(&spec, &outcome, std::time::SystemTime::now());
+    let logs = || {
+        format!(
+            "{text}\n--- dante\n{}\n--- s_server\n{}",
+            dante.daemon.log(),
+            server.log()
+        )
+    };
+    let address = &outcome.addresses[0];
+    assert!(address.legacy_only(), "{}", logs());
+    assert_eq!(
+        address.tls_params().map(|p| p.version),
+        Some("TLSv1.0"),
+        "{}",
+        logs()
+    );
+    assert!(address.verified(), "{}", logs());
+    assert_eq!(
+        address.chain[0]
+            .info
+            .as_ref()
+            .map(|i| i.serial_hex.clone())
+            .ok(),
+        Some(chain.leaf.serial_hex.clone())
+    );
+    // The name went to the proxy both times: once for the modern hello, once for the
+    // legacy one, each over a tunnel of its own.
+    let tunnel = format!("connect: through the proxy {url} to localhost:{port}\n");
+    let legacy = "tls: the modern handshake cannot reach the server: a new connection";
+    let first = text.find(&tunnel).unwrap_or_else(|| panic!("{}", logs()));
+    let note = text[first..]
+        .find(legacy)
+        .unwrap_or_else(|| panic!("{}", logs()))
+        + first;
+    assert!(text[note..].contains(&tunnel), "{}", logs());
+    assert!(
+        text.contains("address localhost (resolved by the proxy):\n"),
+        "{}",
+        logs()
+    );
+    // With legacy off, the same endpoint is a handshake failure and nothing more.
+    let (_, scrape) = h.probe(&yaml("off")).await;
+    assert_eq!(scrape.value(HANDSHAKE_SUCCESS, &T), 0.0, "{}", scrape.text);
+    assert_eq!(scrape.value(LEGACY_ONLY, &T), 0.0, "{}", scrape.text);
 }

@@ -664,6 +664,36 @@ async fn probe_endpoint_checks_what_mx_hosts_resolve_to_against_the_allow_list()
             hosts.logs()
         );
     }
+    // The transcript shows the plan, then each address under its host.
+    let (status, body) = exporter.get(&format!(
+        "/probe?mx=inside.example.test&port={p}&module=mail&debug=true"
+    ));
+    assert_eq!(status, 200, "{body}");
+    let order = [
+        "discover:     every host of the MX records of inside.example.test\n".to_owned(),
+        "resolve: the MX records of inside.example.test name 1 host(s) in ".to_owned(),
+        format!("ms: mx1.example.test:{p}\n"),
+        format!("resolve: mx1.example.test:{p}: 127.0.0.2, 127.0.0.3 in "),
+        format!("address 127.0.0.2 of mx1.example.test:{p}:\n"),
+        format!("connect: to 127.0.0.2:{p}\n"),
+        "C: STARTTLS\n".to_owned(),
+        "tls: handshake with SNI mx1.example.test".to_owned(),
+        format!("address 127.0.0.3 of mx1.example.test:{p}:\n"),
+        format!("connect: to 127.0.0.3:{p}\n"),
+        "Metrics that would have been returned:".to_owned(),
+    ];
+    let mut from = 0;
+    for step in &order {
+        let at = body[from..]
+            .find(step.as_str())
+            .unwrap_or_else(|| panic!("{step:?} missing after byte {from}:\n{body}"));
+        from += at + step.len();
+    }
+    // debug=true is refused by the allow list like any other request.
+    let (status, body) = exporter.get(&format!(
+        "/probe?mx=example.test&port={p}&module=mail&debug=true"
+    ));
+    assert_eq!(status, 403, "{body}");
     let (status, body) = exporter.get(&format!(
         "/probe?srv=_submission._tcp.example.test&port={p}"
     ));

@@ -17,6 +17,7 @@ mod inn;
 mod knot;
 mod mariadb;
 mod nginx;
+mod nginx_edges;
 mod postfix;
 mod postgres;
 mod prosody;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         knot::trials,
         mariadb::trials,
         nginx::trials,
+        nginx_edges::trials,
         postfix::trials,
         postgres::trials,
         prosody::trials,

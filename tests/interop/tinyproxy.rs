@@ -8,6 +8,9 @@
 //!   connect" does not say why).
 //! - With `BasicAuth`, the right password gets through; a wrong one (Tinyproxy answers
 //!   401) or none (407) is `proxy_auth_failed`.
+//! - The probe's transcript (`/probe?debug=true`, `check --verbose`) shows the connect
+//!   to the proxy, the CONNECT exchange with the credential redacted, the tunnel and
+//!   then the SMTP dialogue; the password appears nowhere.
 //!
 //! Needs root (Tinyproxy drops to `nobody`), `tinyproxy` and `postfix`; without them
 //! the tests are ignored, and fail under `CI=true`.
@@ -34,6 +37,7 @@ pub fn trials() -> Vec<Trial> {
     vec![
         trial!(needs, async connect_reaches_the_allowed_port_and_the_acl_refuses_another),
         trial!(needs, async basic_auth_is_checked_by_the_proxy),
+        trial!(needs, async the_transcript_shows_the_tunnel_and_never_the_password),
     ]
 }
 
@@ -82,8 +86,8 @@ impl Tinyproxy {
 
 const T: [(&str, &str); 1] = [(LABEL_TARGET, "t")];
 
-async fn probe(chain: &Chain, address: &str, proxy: &str, password: Option<&str>) -> Scrape {
-    let h = Harness::new();
+/// The configuration of one target `t` at `address` through `proxy`, in `h`.
+fn yaml(h: &Harness, chain: &Chain, address: &str, proxy: &str, password: Option<&str>) -> String {
     h.write("root.pem", &chain.root.pem);
     let mut yaml = format!(
         "targets:\n  - name: t\n    address: \"{address}\"\n    starttls: smtp\n    server_name: localhost\n    timeout: 15s\n    trust: none\n    tls:\n      ca_file: root.pem\n    proxy: {proxy}\n"
@@ -92,6 +96,12 @@ async fn probe(chain: &Chain, address: &str, proxy: &str, password: Option<&str>
         h.write("proxy.pass", &format!("{password}\n"));
         yaml.push_str("    proxy_password_file: proxy.pass\n");
     }
+    yaml
+}
+
+async fn probe(chain: &Chain, address: &str, proxy: &str, password: Option<&str>) -> Scrape {
+    let h = Harness::new();
+    let yaml = yaml(&h, chain, address, proxy, password);
     h.probe(&yaml).await.1
 }
 
@@ -171,4 +181,52 @@ async fn basic_auth_is_checked_by_the_proxy() {
     let anonymous = format!("http://127.0.0.1:{}", proxy.port);
     let scrape = probe(&chain, &postfix.address(), &anonymous, None).await;
     assert_eq!(failure(&scrape), connect("proxy_auth_failed"));
+}
+
+async fn the_transcript_shows_the_tunnel_and_never_the_password() {
+    use base64::Engine;
+    use certwatch::probe::transcript;
+
+    let chain = Chain::new();
+    let postfix = daemon::running(Postfix::start(Some(&chain.server_tls())).await);
+    let smtp = port_of(&postfix.address());
+    let proxy = Tinyproxy::start(&[smtp], true).await;
+    let url = format!("http://{USER}@127.0.0.1:{}", proxy.port);
+    let h = Harness::new();
+    let config = h.config(&yaml(&h, &chain, &postfix.address(), &url, Some(PASSWORD)));
+    let spec = config.targets[0].clone();
+    let (outcome, recorded) = transcript::recorded(certwatch::probe::run(&spec)).await;
+    let text = recorded.render(&spec, &outcome, std::time::SystemTime::now());
+    assert!(
+        outcome.addresses[0].success(),
+        "{text}\n--- tinyproxy\n{}",
+        proxy.daemon.log()
+    );
+    let order = [
+        format!("proxy:        {url}\n"),
+        "resolve: 127.0.0.1 in ".to_owned(),
+        "address 127.0.0.1:\n".to_owned(),
+        format!("connect: through the proxy {url} to 127.0.0.1:{smtp}\n"),
+        format!("connect: to 127.0.0.1:{}\n", proxy.port),
+        "connect: connected from 127.0.0.1:".to_owned(),
+        format!("C: CONNECT 127.0.0.1:{smtp} HTTP/1.1\n"),
+        "C: Proxy-Authorization: [redacted]\n".to_owned(),
+        " 200 ".to_owned(),
+        format!("connect: the proxy opened the tunnel to 127.0.0.1:{smtp} in "),
+        "S: 220 ".to_owned(),
+        "C: STARTTLS\n".to_owned(),
+        "tls: handshake with SNI localhost".to_owned(),
+        "  result:      success\n".to_owned(),
+    ];
+    let mut from = 0;
+    for step in &order {
+        let at = text[from..]
+            .find(step.as_str())
+            .unwrap_or_else(|| panic!("{step:?} missing after byte {from}:\n{text}"));
+        from += at + step.len();
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for secret in [PASSWORD, token.as_str()] {
+        assert!(!text.contains(secret), "{secret:?} appears:\n{text}");
+    }
 }
