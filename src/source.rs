@@ -158,6 +158,7 @@ fn log_address(target: &str, address: &AddressOutcome) {
     if let Some(legacy) = &address.legacy {
         tracing::warn!(
             target = target,
+            host,
             ip,
             version = legacy.version,
             cipher = legacy.cipher,
@@ -167,6 +168,7 @@ fn log_address(target: &str, address: &AddressOutcome) {
     if let Some(cut) = &address.chain_cut {
         tracing::warn!(
             target = target,
+            host,
             ip,
             kept = cut.kept,
             detail = %Printable(&cut.detail),
