@@ -185,7 +185,7 @@ pub struct ServeArgs {
     /// Prometheus exporter web configuration (TLS, basic auth).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
-    /// Reload when the configuration file (or a PEM file it names) changes, as a
+    /// Reload when the configuration file (or a PEM or password file it names) changes, as a
     /// SIGHUP would. Follows symbolic links and compares contents, so a Kubernetes
     /// ConfigMap update and an editor's rename are both seen.
     #[arg(long = "config.auto-reload", alias = "config.enable-auto-reload")]

@@ -145,7 +145,8 @@ impl Config {
     }
 
     /// The files this configuration read besides itself: every PEM file it named
-    /// (CA, client certificate and key), as found from the current directory. What
+    /// (CA, client certificate and key) and every proxy password file, as found from
+    /// the current directory. What
     /// `--config.auto-reload` watches with the file itself.
     pub fn files(&self) -> Vec<PathBuf> {
         self.resolver.files()

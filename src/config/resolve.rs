@@ -927,9 +927,15 @@ impl Resolver {
             .clone()
     }
 
-    /// Every PEM file read, sorted.
+    /// Every PEM file and proxy password file read, sorted.
     pub(super) fn files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = self.certs.keys().chain(self.keys.keys()).cloned().collect();
+        let mut files: Vec<PathBuf> = self
+            .certs
+            .keys()
+            .chain(self.keys.keys())
+            .chain(self.passwords.keys())
+            .cloned()
+            .collect();
         files.sort();
         files.dedup();
         files
