@@ -478,6 +478,7 @@ fn main() {
             Observation::Endpoint {
                 spec: spec.clone(),
                 outcome,
+                served: None,
             },
             || true,
         );

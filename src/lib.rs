@@ -43,6 +43,7 @@ pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod fileread;
+pub mod files;
 pub mod http;
 pub mod limit;
 pub mod logging;

@@ -233,6 +233,7 @@ mod tests {
                 Observation::Endpoint {
                     spec: self.spec.clone(),
                     outcome: ProbeOutcome { addresses: vec![] },
+                    served: None,
                 }
             })
         }

@@ -17,6 +17,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cert::ParsedCert;
+use crate::files::ReadReason;
 use crate::probe::outcome::{AddressOutcome, FailureKind, Verdict, VerifyReason};
 
 const DAY: u64 = 86_400;
@@ -90,6 +91,9 @@ pub enum Reason {
     ExpiresWithinWarning,
     /// The limit is far enough away (ok).
     Valid,
+    /// A certificate file could not be read whole (a warning, unless its certificates
+    /// that could be read say worse).
+    FileNotRead(ReadReason),
 }
 
 /// Which certificate sets the limit.
@@ -161,6 +165,10 @@ impl fmt::Display for Judgement<'_> {
                 write!(f, "certificate {depth} cannot be read")?;
                 false
             }
+            Reason::FileNotRead(reason) => {
+                write!(f, "the file was not read whole ({reason})")?;
+                false
+            }
             Reason::Expired
             | Reason::ExpiresWithinCritical
             | Reason::ExpiresWithinWarning
@@ -202,16 +210,60 @@ pub fn judge<'a>(
     thresholds: Thresholds,
     now: SystemTime,
 ) -> Judgement<'a> {
-    let limit = limit(address, unix_seconds(now));
-    let unreadable = address.chain.iter().position(|c| c.info.is_err());
-    let failure = match (&address.handshake, &address.verdict) {
-        (Err(failure), _) => Some(Reason::HandshakeFailed(failure.kind)),
-        (Ok(_), Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
-        (Ok(_), _) if address.chain.is_empty() => Some(Reason::NoCertificate),
-        (Ok(_), _) if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
+    let failed = address
+        .handshake
+        .as_ref()
+        .err()
+        .map(|failure| Reason::HandshakeFailed(failure.kind));
+    judge_chain(
+        &address.chain,
+        address.verdict.as_ref(),
+        failed,
+        thresholds,
+        now,
+    )
+}
+
+/// Judges one certificate file's bundle at `now`: as a chain presented by a server,
+/// but a file not read whole (`unread`) is a warning, unless what could be read of it
+/// is critical.
+pub fn judge_file<'a>(
+    certs: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&'a Verdict>,
+    unread: Option<ReadReason>,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Judgement<'a> {
+    let chain = (!certs.is_empty()).then(|| judge_chain(certs, verdict, None, thresholds, now));
+    match (unread, chain) {
+        (None, Some(judgement)) => judgement,
+        (Some(_), Some(judgement)) if judgement.severity == Severity::Critical => judgement,
+        (unread, judgement) => Judgement {
+            severity: Severity::Warning,
+            reason: Reason::FileNotRead(unread.unwrap_or(ReadReason::NoCertificate)),
+            limit: judgement.and_then(|j| j.limit),
+        },
+    }
+}
+
+/// Judges a chain with its verdict, after a failure that comes first, if any.
+fn judge_chain<'a>(
+    chain: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&'a Verdict>,
+    failed: Option<Reason>,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Judgement<'a> {
+    let limit = limit(chain, verdict, unix_seconds(now));
+    let unreadable = chain.iter().position(|c| c.info.is_err());
+    let failure = match (failed, verdict) {
+        (Some(reason), _) => Some(reason),
+        (None, Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
+        (None, _) if chain.is_empty() => Some(Reason::NoCertificate),
+        (None, _) if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
             depth: unreadable.unwrap_or(0),
         }),
-        (Ok(_), _) => None,
+        (None, _) => None,
     };
     if let Some(reason) = failure {
         return Judgement {
@@ -243,15 +295,20 @@ pub fn judge<'a>(
 /// The first notAfter among the certificates that count (see the module docs): the
 /// verified path's when the chain verifies, else every readable presented one's.
 /// Ties go to the certificate nearest the leaf.
-fn limit(address: &AddressOutcome, now: f64) -> Option<Limit<'_>> {
+fn limit<'a>(
+    chain: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&Verdict>,
+    now: f64,
+) -> Option<Limit<'a>> {
     let readable = || {
-        address.chain.iter().enumerate().filter_map(
-            |(depth, c): (usize, &std::sync::Arc<ParsedCert>)| {
+        chain
+            .iter()
+            .enumerate()
+            .filter_map(|(depth, c): (usize, &std::sync::Arc<ParsedCert>)| {
                 c.info.as_ref().ok().map(|info| (depth, info))
-            },
-        )
+            })
     };
-    let (holder, not_after) = match &address.verdict {
+    let (holder, not_after) = match verdict {
         Some(Verdict::Verified { path_not_after }) => {
             // Every certificate of the path has a notAfter at or after the path's
             // first, so the presented one that has exactly it is on the path (or, if

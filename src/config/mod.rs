@@ -11,6 +11,7 @@
 //! loading is blocking and belongs off the async workers.
 
 mod error;
+mod files;
 mod locate;
 pub mod raw;
 mod resolve;
@@ -22,13 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem, SettingError};
+pub use files::{FileSpec, Password, PathGlob, PASSWORD_FILE_LIMIT};
 pub use locate::Position;
 pub(crate) use locate::Positions;
 pub use resolve::{AllowRule, ProbeLimits, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
-    Address, AddressProblem, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls,
-    TlsName, Trust, ValueError, XmppDomain,
+    Address, AddressProblem, FileFormat, Host, IpFamily, LabelName, PromDuration, ResolveMode,
+    StartTls, TlsName, Trust, ValueError, XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.
@@ -90,9 +92,16 @@ pub struct Config {
     /// Limits on `GET /probe`.
     pub probe_limits: ProbeLimits,
     resolver: resolve::Resolver,
+    /// Every `files:` source, in file order.
+    pub files: Vec<Arc<FileSpec>>,
 }
 
 impl Config {
+    /// The number of sources: targets and `files:` sources.
+    pub fn source_count(&self) -> usize {
+        self.targets.len() + self.files.len()
+    }
+
     /// Reads and validates the file at `path` (at most [`CONFIG_FILE_LIMIT`] bytes;
     /// a FIFO, a device or a directory is refused before anything is read) and the PEM
     /// files it names. Blocking.

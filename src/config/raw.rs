@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::files::PathGlob;
 use super::types::{
-    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust, XmppDomain,
+    Address, FileFormat, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+    XmppDomain,
 };
 
 /// The whole file.
@@ -32,6 +34,9 @@ pub struct RawConfig {
     /// The endpoints to watch.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// Certificate files to watch.
+    #[serde(default)]
+    pub files: Vec<RawFiles>,
 }
 
 /// Probe settings that `defaults`, a module or a target may set.
@@ -111,6 +116,29 @@ pub struct RawTarget {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// The file (or glob) the server should be serving the certificate of.
+    pub served_from: Option<PathGlob>,
+}
+
+/// One `files:` source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    /// The `target` label.
+    pub name: String,
+    /// Files or globs.
+    pub paths: Vec<PathGlob>,
+    /// How the files are read.
+    pub format: Option<FileFormat>,
+    /// The file holding the PKCS#12 password.
+    pub password_file: Option<PathBuf>,
+    /// How often the files are re-read.
+    pub interval: Option<PromDuration>,
+    /// Anchors to verify each file's bundle against; none by default.
+    pub trust: Option<Trust>,
+    /// Extra labels on every series of this source.
+    #[serde(default)]
+    pub labels: BTreeMap<LabelName, String>,
 }
 
 impl RawTarget {

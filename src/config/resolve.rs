@@ -17,8 +17,9 @@ use std::time::Duration;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{ConfigError, Problem, SettingError};
+use super::files::{file_trust, read_password, FileSpec};
 use super::locate::Positions;
-use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawTls};
+use super::raw::{RawConfig, RawFiles, RawProbeLimits, RawSettings, RawTarget, RawTls};
 use super::types::{
     Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
 };
@@ -27,6 +28,7 @@ use super::{
     MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND, MAX_TIMEOUT,
     MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
 };
+use crate::fileread::glob::Pattern;
 use crate::fileread::{self, PemError};
 use crate::trust::{
     BaseAnchors, MaterialError, SystemRoots, SystemTrustError, TlsMaterial, TrustStore,
@@ -62,6 +64,8 @@ pub struct TargetSpec {
     /// The trust anchors and client identity, as loaded; shared by every target with
     /// the same TLS settings.
     pub tls: Arc<TlsMaterial>,
+    /// The file (or glob) whose certificate the server should be serving.
+    pub served_from: Option<Pattern>,
 }
 
 impl TargetSpec {
@@ -80,6 +84,7 @@ impl TargetSpec {
             && self.timeout == other.timeout
             && self.labels == other.labels
             && self.tls.id() == other.tls.id()
+            && self.served_from == other.served_from
     }
 }
 
@@ -315,6 +320,35 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             targets.push(Arc::new(spec));
         }
     }
+    let mut files = Vec::with_capacity(raw.files.len());
+    for (i, source) in raw.files.iter().enumerate() {
+        let path = format!("files[{i}]");
+        if source.name.trim().is_empty() {
+            problems.add(format!("{path}.name"), SettingError::EmptyName);
+            continue;
+        }
+        if !names.insert(source.name.clone()) {
+            problems.add(
+                format!("{path}.name"),
+                SettingError::DuplicateName {
+                    name: source.name.clone(),
+                },
+            );
+            continue;
+        }
+        if source.name == SELF_TARGET {
+            problems.add(
+                format!("{path}.name"),
+                SettingError::ReservedName {
+                    name: source.name.clone(),
+                },
+            );
+            continue;
+        }
+        if let Some(spec) = resolver.file_source(source, &path, problems) {
+            files.push(Arc::new(spec));
+        }
+    }
     if problems.0.is_empty() {
         resolver.prepare_unscheduled_materials();
     }
@@ -325,6 +359,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         targets,
         probe_limits,
         resolver,
+        files,
     }
 }
 
@@ -565,7 +600,13 @@ impl Resolver {
             labels,
             material,
         ) {
-            Ok(spec) => Some(spec),
+            Ok(mut spec) => {
+                spec.served_from = target
+                    .served_from
+                    .as_ref()
+                    .map(|glob| glob.pattern(&self.base_dir));
+                Some(spec)
+            }
             Err(error) => {
                 if !error.reported_where_named() {
                     problems.add(path, error);
@@ -573,6 +614,69 @@ impl Resolver {
                 None
             }
         }
+    }
+
+    /// The spec of one `files:` source: interval from its own or `defaults`, trust its
+    /// own or none, the password read now.
+    fn file_source(
+        &mut self,
+        source: &RawFiles,
+        path: &str,
+        problems: &mut Problems,
+    ) -> Option<FileSpec> {
+        let own = RawSettings {
+            interval: source.interval,
+            ..RawSettings::default()
+        };
+        check_settings(&own, path, problems);
+        let interval = source
+            .interval
+            .or(self.defaults.interval)
+            .map_or(DEFAULT_INTERVAL, |d| d.get());
+        let trust = file_trust(source.trust);
+        let material = match trust {
+            Trust::None => None,
+            trust => match self.material(&TlsKey {
+                trust,
+                ca_file: None,
+                client_cert_file: None,
+                client_key_file: None,
+            }) {
+                Ok(material) => Some(material),
+                Err(e) => {
+                    problems.add(format!("{path}.trust"), e);
+                    return None;
+                }
+            },
+        };
+        let password = match &source.password_file {
+            None => None,
+            Some(file) => match read_password(&self.base_dir, file) {
+                Ok(password) => Some(password),
+                Err(e) => {
+                    problems.add(format!("{path}.password_file"), e);
+                    return None;
+                }
+            },
+        };
+        Some(FileSpec {
+            name: source.name.clone(),
+            patterns: source
+                .paths
+                .iter()
+                .map(|glob| glob.pattern(&self.base_dir))
+                .collect(),
+            format: source.format.unwrap_or(super::types::FileFormat::Auto),
+            password,
+            password_file: source.password_file.clone(),
+            interval,
+            trust: material,
+            labels: source
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
     }
 
     /// The TLS settings `settings` resolve to, with file paths made absolute.
@@ -801,6 +905,7 @@ fn spec(
         timeout,
         labels,
         tls: material?,
+        served_from: None,
     })
 }
 

@@ -10,6 +10,13 @@
 //! [`Render`] then writes the families from the frame and a scrape-time `now`, so the
 //! expiry gauges are computed from the stored notAfter, never frozen at probe time, in
 //! chunks of a size the caller chooses: the body is produced as the client takes it.
+//!
+//! Endpoints and certificate files go through the same rows: a row is a probed
+//! address (`ip`), a file (`path`, and `entry` for a kubeconfig's entries) or a files
+//! source as a whole; its [`RowKind`] says which families it takes (a file row takes
+//! the per-certificate families, the verdict and its read health; an address row the
+//! probe's families and `served_from`'s comparison), so the per-certificate families
+//! have one writer for both.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::names::*;
 use super::text::{push_label, Family, Value};
 use crate::cert::ParsedCert;
-use crate::config::TargetSpec;
+use crate::config::{FileSpec, TargetSpec};
+use crate::files::{FileReport, FilesOutcome, ServedFile};
 use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, Verdict};
 use crate::shared::Shared;
 use crate::store::{Counts, Entry, Observation};
@@ -62,6 +70,52 @@ struct Facts {
     verified_path_not_after: Option<i64>,
     successes: u64,
     failures: u64,
+    /// What the row is, and so which families it takes.
+    kind: RowKind,
+    /// A file's read health: whether it was read whole, and the reason if not.
+    file_read: Option<(bool, Option<&'static str>)>,
+    /// Whether the served leaf is `served_from`'s leaf.
+    served_current: Option<bool>,
+    /// notAfter of `served_from`'s leaf.
+    served_not_after: Option<i64>,
+    /// A files source's counts: files matched, and skipped over the bound.
+    files_counts: Option<(usize, usize)>,
+}
+
+/// What a row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// One probed address of an endpoint.
+    Address,
+    /// One certificate file (or one kubeconfig entry of it).
+    File,
+    /// A files source as a whole.
+    FileSource,
+}
+
+impl Facts {
+    /// The facts of a row that is not a probed address.
+    fn not_probed(kind: RowKind, interval: Duration) -> Facts {
+        Facts {
+            handshake_ok: false,
+            verified: None,
+            verify_reason: None,
+            failure: None,
+            duration: 0.0,
+            phases: [None; 4],
+            finished_at: 0.0,
+            interval: interval.as_secs_f64(),
+            chain_not_after: None,
+            verified_path_not_after: None,
+            successes: 0,
+            failures: 0,
+            kind,
+            file_read: None,
+            served_current: None,
+            served_not_after: None,
+            files_counts: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -94,6 +148,22 @@ const DEPTH_LABELS: [&str; crate::probe::tls::MAX_CHAIN_LEN] = [
     "depth=\"14\"",
     "depth=\"15\"",
 ];
+/// `depth="N"` for any depth a certificate file can have.
+fn depth_label(depth: usize) -> &'static str {
+    static MORE: std::sync::OnceLock<Box<[Box<str>]>> = std::sync::OnceLock::new();
+    match DEPTH_LABELS.get(depth) {
+        Some(label) => label,
+        None => MORE
+            .get_or_init(|| {
+                (0..crate::files::parse::MAX_CERTS_PER_FILE)
+                    .map(|d| format!("depth=\"{d}\"").into_boxed_str())
+                    .collect()
+            })
+            .get(depth)
+            .map_or("depth=\"\"", |label| label),
+    }
+}
+
 const PHASE_LABELS: [&str; 4] = [
     "phase=\"resolve\"",
     "phase=\"connect\"",
@@ -107,9 +177,17 @@ impl PreparedTarget {
     /// Prepares the series of a store entry.
     pub fn new(entry: &Entry) -> Self {
         match &entry.observation {
-            Observation::Endpoint { spec, outcome } => Self::of_probe(spec, outcome, |i| {
-                entry.counts.get(i).copied().unwrap_or_default()
-            }),
+            Observation::Endpoint {
+                spec,
+                outcome,
+                served,
+            } => Self::of_probe(
+                spec,
+                outcome,
+                |i| entry.counts.get(i).copied().unwrap_or_default(),
+                served.as_ref(),
+            ),
+            Observation::Files { spec, outcome } => Self::of_files(spec, outcome),
         }
     }
 
@@ -117,20 +195,56 @@ impl PreparedTarget {
         spec: &TargetSpec,
         outcome: &ProbeOutcome,
         counts: impl Fn(usize) -> Counts,
+        served: Option<&ServedFile>,
     ) -> Self {
-        let mut base = String::with_capacity(64);
-        push_label(&mut base, LABEL_TARGET, &spec.name);
-        for (name, value) in &spec.labels {
-            push_label(&mut base, name.as_str(), value);
-        }
-        let rows = outcome
+        let base = base_labels(&spec.name, &spec.labels);
+        let mut rows: Vec<Row> = outcome
             .addresses
             .iter()
             .enumerate()
-            .map(|(i, address)| Row::new(&base, spec.interval, address, counts(i)))
+            .map(|(i, address)| {
+                let mut row = Row::new(&base, spec.interval, address, counts(i));
+                if let Some(served) = served {
+                    row.facts.served_current = served.is_current(address.chain.first());
+                    row.facts.served_not_after = served.leaf.as_ref().and_then(|l| l.not_after());
+                }
+                row
+            })
             .collect();
+        // `served_from`'s read health, as any file's: its certificates are not
+        // reported here (they are the target's `served_file_not_after`).
+        for file in served.map_or(&[][..], |s| &s.files[..]) {
+            rows.push(Row::file_health(&base, spec.interval, file));
+        }
         Self { rows }
     }
+
+    fn of_files(spec: &FileSpec, outcome: &FilesOutcome) -> Self {
+        let base = base_labels(&spec.name, &spec.labels);
+        let mut source = Facts::not_probed(RowKind::FileSource, spec.interval);
+        source.finished_at = outcome.finished_at.map_or(0.0, unix_seconds);
+        source.files_counts = Some((outcome.matched, outcome.skipped));
+        let mut rows = vec![Row {
+            labels: base.clone().into_boxed_str(),
+            tls: None,
+            certs: Box::default(),
+            facts: source,
+        }];
+        for file in &outcome.files {
+            rows.extend(Row::file(&base, spec.interval, file));
+        }
+        Self { rows }
+    }
+}
+
+/// `target="…",<user labels>`, escaped.
+fn base_labels(name: &str, labels: &[(crate::config::LabelName, String)]) -> String {
+    let mut base = String::with_capacity(64);
+    push_label(&mut base, LABEL_TARGET, name);
+    for (name, value) in labels {
+        push_label(&mut base, name.as_str(), value);
+    }
+    base
 }
 
 /// Prepared series, kept per target until its store entry is replaced.
@@ -210,11 +324,70 @@ impl Row {
             verified_path_not_after,
             successes: counts.successes,
             failures: counts.failures,
+            kind: RowKind::Address,
+            file_read: None,
+            served_current: None,
+            served_not_after: None,
+            files_counts: None,
         };
         Self {
             labels: labels.into_boxed_str(),
             tls,
             certs,
+            facts,
+        }
+    }
+
+    /// The rows of one file: one with its read health and (but for a kubeconfig) its
+    /// certificates, and one per kubeconfig entry with that entry's certificates.
+    fn file(base: &str, interval: Duration, file: &FileReport) -> Vec<Row> {
+        let mut rows = vec![Row::file_health(base, interval, file)];
+        for bundle in &file.bundles {
+            let (verified, reason) = match &bundle.verdict {
+                None => (None, None),
+                Some(Verdict::Verified { .. }) => (Some(true), None),
+                Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label())),
+            };
+            let certs: Box<[Cert]> = bundle
+                .certs
+                .iter()
+                .enumerate()
+                .map(|(depth, cert)| Cert::new(depth_label(depth), cert))
+                .collect();
+            let row = match &bundle.entry {
+                None => &mut rows[0],
+                Some(entry) => {
+                    let mut labels = rows[0].labels.to_string();
+                    push_label(&mut labels, LABEL_ENTRY, entry);
+                    rows.push(Row {
+                        labels: labels.into_boxed_str(),
+                        tls: None,
+                        certs: Box::default(),
+                        facts: Facts::not_probed(RowKind::File, interval),
+                    });
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.certs = certs;
+            row.facts.verified = verified;
+            row.facts.verify_reason = reason;
+        }
+        rows
+    }
+
+    /// A file's read health alone.
+    fn file_health(base: &str, interval: Duration, file: &FileReport) -> Row {
+        let mut labels = base.to_owned();
+        push_label(&mut labels, LABEL_PATH, &file.path.to_string_lossy());
+        let mut facts = Facts::not_probed(RowKind::File, interval);
+        facts.file_read = Some((
+            file.error.is_none(),
+            file.error.as_ref().map(|e| e.reason.as_label()),
+        ));
+        Row {
+            labels: labels.into_boxed_str(),
+            tls: None,
+            certs: Box::default(),
             facts,
         }
     }
@@ -558,7 +731,71 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
         f.sample(r.labels, &[RESULT_SUCCESS], Value::Int(i64::try_from(r.successes).unwrap_or(i64::MAX)));
         f.sample(r.labels, &[RESULT_FAILURE], Value::Int(i64::try_from(r.failures).unwrap_or(i64::MAX)));
     }),
+    // Certificate files (CONTRACT sections 5 and 6).
+    (SERVED_CERT_CURRENT, "gauge", "1 if the leaf the server presents is the leaf of its served_from file, 0 if not.", |r, _, f| {
+        if let Some(current) = r.served_current {
+            f.sample(r.labels, &[], flag(current));
+        }
+    }),
+    (SERVED_FILE_NOT_AFTER, "gauge", "notAfter of the leaf of the target's served_from file, Unix seconds.", |r, _, f| {
+        if let Some(t) = r.served_not_after {
+            f.sample(r.labels, &[], Value::Int(t));
+        }
+    }),
+    (FILE_READ_SUCCESS, "gauge", "1 if the certificate file was read and parsed whole.", |r, _, f| {
+        if let Some((ok, _)) = r.file_read {
+            f.sample(r.labels, &[], flag(ok));
+        }
+    }),
+    (FILE_READ_ERROR_INFO, "gauge", "1, with the reason, when the certificate file was not read whole.", |r, _, f| {
+        if let Some((_, Some(reason))) = r.file_read {
+            let mut pair = String::new();
+            push_label(&mut pair, LABEL_REASON, reason);
+            f.sample(r.labels, &[&pair], Value::Int(1));
+        }
+    }),
+    (FILES_MATCHED, "gauge", "Files the source's paths match (a missing literal path is not counted).", |r, _, f| {
+        if let Some((matched, _)) = r.files_counts {
+            f.sample(r.labels, &[], Value::Int(i64::try_from(matched).unwrap_or(i64::MAX)));
+        }
+    }),
+    (FILES_SKIPPED, "gauge", "Files the source's paths match but that are not read, over the bound of files per source.", |r, _, f| {
+        if let Some((_, skipped)) = r.files_counts {
+            f.sample(r.labels, &[], Value::Int(i64::try_from(skipped).unwrap_or(i64::MAX)));
+        }
+    }),
 ];
+
+/// The families a file row takes: the per-certificate ones, the verdict, read health.
+const FILE_ROW_FAMILIES: [&str; 8] = [
+    CERT_INFO,
+    CERT_NOT_AFTER,
+    CERT_NOT_BEFORE,
+    CERT_EXPIRY,
+    CHAIN_VERIFIED,
+    VERIFY_ERROR_INFO,
+    FILE_READ_SUCCESS,
+    FILE_READ_ERROR_INFO,
+];
+
+/// The families a files source's row takes: its counts, and when it was last read
+/// and how often it is (so that the staleness alert covers it).
+const FILE_SOURCE_FAMILIES: [&str; 4] = [
+    FILES_MATCHED,
+    FILES_SKIPPED,
+    LAST_PROBE_TIMESTAMP,
+    PROBE_INTERVAL,
+];
+
+/// Whether rows of `kind` take `family`. Address rows take all (the file families
+/// find nothing in them); the others only theirs.
+fn takes(family: &str, kind: RowKind) -> bool {
+    match kind {
+        RowKind::Address => true,
+        RowKind::File => FILE_ROW_FAMILIES.contains(&family),
+        RowKind::FileSource => FILE_SOURCE_FAMILIES.contains(&family),
+    }
+}
 
 /// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
 const SCHEDULE_FAMILIES: [&str; 2] = [PROBE_INTERVAL, PROBES_TOTAL];
@@ -605,8 +842,12 @@ impl Render {
                 continue;
             }
             let mut family = Family::resume(out, name, kind, help, self.started);
+            let takes = [RowKind::Address, RowKind::File, RowKind::FileSource]
+                .map(|kind| takes(name, kind));
             while let Some(row) = self.frame.rows.get(self.row) {
-                samples(&self.frame.view(row), self.now, &mut family);
+                if takes[row.facts.kind as usize] {
+                    samples(&self.frame.view(row), self.now, &mut family);
+                }
                 self.row += 1;
                 if family.out().len() >= limit {
                     self.started = family.started();
@@ -623,9 +864,12 @@ impl Render {
 
 /// Renders one probe outcome alone, as `GET /probe` answers: no schedule families.
 pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
-    let prepared = Arc::new(PreparedTarget::of_probe(spec, outcome, |_| {
-        Counts::default()
-    }));
+    let prepared = Arc::new(PreparedTarget::of_probe(
+        spec,
+        outcome,
+        |_| Counts::default(),
+        None,
+    ));
     let mut render = Render::new(Frame::new(&[prepared]), now, Scope::AdHoc);
     let mut out = String::new();
     while render.next_chunk(&mut out, usize::MAX) {}
@@ -700,6 +944,7 @@ mod tests {
                 outcome: ProbeOutcome {
                     addresses: vec![address],
                 },
+                served: None,
             };
             store.record(observation, || true);
         }
@@ -778,6 +1023,7 @@ mod tests {
                     outcome: ProbeOutcome {
                         addresses: vec![address(vec![cert("leaf"), cert("ca")], tls)],
                     },
+                    served: None,
                 },
                 || true,
             );
@@ -836,7 +1082,9 @@ mod tests {
     #[test]
     fn an_ad_hoc_render_leaves_out_the_schedule_families() {
         let entries = stored(1);
-        let Observation::Endpoint { spec, outcome } = &entries[0].observation;
+        let Observation::Endpoint { spec, outcome, .. } = &entries[0].observation else {
+            panic!("an endpoint");
+        };
         let body = render_outcome(spec, outcome, SystemTime::now());
         assert!(body.contains(CERT_EXPIRY));
         assert!(
@@ -866,6 +1114,7 @@ mod tests {
             Observation::Endpoint {
                 spec: spec.clone(),
                 outcome: ProbeOutcome { addresses: vec![a] },
+                served: None,
             }
         };
         let store = crate::store::Store::default();

@@ -76,6 +76,7 @@ impl Harness {
         let observation = Observation::Endpoint {
             spec,
             outcome: outcome.clone(),
+            served: None,
         };
         store.record(observation, || true);
         let mut text = String::new();
