@@ -216,6 +216,12 @@ pub fn log(observation: &Observation) {
             for file in &outcome.files {
                 log_file(&spec.name, file);
             }
+            tracing::debug!(
+                target = spec.name.as_str(),
+                matched = outcome.matched,
+                reported = outcome.files.len(),
+                "files read"
+            );
             if outcome.skipped > 0 {
                 tracing::warn!(
                     target = spec.name.as_str(),

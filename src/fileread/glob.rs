@@ -97,7 +97,10 @@ impl Pattern {
         if text.is_empty() {
             return Err(PatternError::Empty);
         }
+        // Absolute, so that the `path` label does not depend on the working directory
+        // (no symbolic link is resolved, and no file is looked at).
         let full = base.join(text);
+        let full = std::path::absolute(&full).unwrap_or(full);
         let full_text = full.to_string_lossy().into_owned();
         let mut root = PathBuf::new();
         let mut parts = Vec::new();
