@@ -28,13 +28,22 @@ fn a_files_source_resolves_its_paths_interval_trust_and_format() {
     let yaml = "defaults:\n  interval: 10m\n  trust: webpki\nfiles:\n  - name: a\n    paths: [\"live/*/fullchain.pem\", /abs/**/*.p12]\n    password_file: p12.pass\n    labels: {team: web}\n  - name: b\n    paths: [one.pem]\n    format: der\n    interval: 1m\n    trust: system\n";
     let config = Config::from_yaml(yaml, "c.yml", dir.path()).expect("valid");
     let a = &config.files[0];
-    assert_eq!(a.patterns[0].as_str(), dir.path().join("live/*/fullchain.pem").to_str().unwrap());
+    assert_eq!(
+        a.patterns[0].as_str(),
+        dir.path().join("live/*/fullchain.pem").to_str().unwrap()
+    );
     assert_eq!(a.patterns[1].as_str(), "/abs/**/*.p12");
     assert_eq!(a.interval.as_secs(), 600, "defaults.interval");
-    assert!(a.trust.is_none(), "trust is none for files unless they set it");
+    assert!(
+        a.trust.is_none(),
+        "trust is none for files unless they set it"
+    );
     assert_eq!(a.format, FileFormat::Auto);
     assert_eq!(a.password.as_ref().map(|p| p.expose()), Some("s3cret"));
-    assert!(!format!("{a:?}").contains("s3cret"), "the password is never printed");
+    assert!(
+        !format!("{a:?}").contains("s3cret"),
+        "the password is never printed"
+    );
     let b = &config.files[1];
     assert_eq!((b.format, b.interval.as_secs()), (FileFormat::Der, 60));
     assert!(b.trust.is_some());

@@ -255,6 +255,23 @@ impl Pattern {
         }
     }
 
+    /// Whether a change at `path` can change what this pattern matches: `path` is a
+    /// file it matches, or a directory on the way to one (`live/newsite` for
+    /// `live/*/cert.pem`), or the walk's start or one of its ancestors.
+    pub fn concerns(&self, path: &Path) -> bool {
+        if self.root.starts_with(path) {
+            return true;
+        }
+        let Ok(rest) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        let names: Vec<String> = rest
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        prefix_matches(&self.parts, &names, &|| path.is_dir())
+    }
+
     fn literal_path(&self) -> PathBuf {
         let mut path = self.root.clone();
         for part in &self.parts {
@@ -467,6 +484,31 @@ fn parse_part(name: &str, text: &str) -> Result<Part, PatternError> {
     }
 }
 
+/// Whether the leading components of a path, `names`, are matched by the leading
+/// parts of a pattern; `last_is_dir` says whether the path is a directory (asked only
+/// when `**` would take its last name as a directory).
+fn prefix_matches(parts: &[Part], names: &[String], last_is_dir: &dyn Fn() -> bool) -> bool {
+    let Some(name) = names.first() else {
+        return true;
+    };
+    let rest = &names[1..];
+    match parts.first() {
+        None => false,
+        Some(Part::AnyDepth) => {
+            prefix_matches(&parts[1..], names, last_is_dir)
+                || (!name.starts_with('.')
+                    && (!rest.is_empty() || last_is_dir())
+                    && prefix_matches(parts, rest, last_is_dir))
+        }
+        Some(Part::Literal(literal)) => {
+            literal == name && prefix_matches(&parts[1..], rest, last_is_dir)
+        }
+        Some(Part::Wild(tokens)) => {
+            name_matches(tokens, name) && prefix_matches(&parts[1..], rest, last_is_dir)
+        }
+    }
+}
+
 /// Whether `name` matches `tokens`; a leading `.` only by a literal `.`. Greedy with
 /// one backtrack point (the last `*`): at most `tokens.len() * name.len()` steps.
 fn name_matches(tokens: &[Token], name: &str) -> bool {
@@ -655,6 +697,32 @@ mod tests {
             .unwrap();
         let found = expand(&format!("{}/*.pem", dir.path().display()), Limits::DEFAULT);
         assert_eq!(found.files, [dir.path().join("dangling.pem")]);
+    }
+
+    #[test]
+    fn a_change_concerns_a_pattern_on_the_way_to_a_match_only() {
+        let p = Pattern::parse("/etc/le/live/*/cert.pem", Path::new("/")).unwrap();
+        assert!(p.concerns(Path::new("/etc/le/live/site/cert.pem")));
+        assert!(p.concerns(Path::new("/etc/le/live/newsite")));
+        assert!(p.concerns(Path::new("/etc/le/live")));
+        assert!(p.concerns(Path::new("/etc")));
+        assert!(!p.concerns(Path::new("/etc/le/live/site/cert.pem.new")));
+        assert!(!p.concerns(Path::new("/etc/le/live/site/out.log")));
+        assert!(!p.concerns(Path::new("/etc/le/archive/site/cert2.pem")));
+        let deep = Pattern::parse("/certs/**/*.pem", Path::new("/")).unwrap();
+        assert!(deep.concerns(Path::new("/certs/a/b/c.pem")));
+        assert!(!deep.concerns(Path::new("/certs/.hidden/c.pem")));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let deep = Pattern::parse("**/*.pem", dir.path()).unwrap();
+        assert!(
+            deep.concerns(&dir.path().join("sub")),
+            "a directory on the way"
+        );
+        assert!(
+            !deep.concerns(&dir.path().join("sub/out.log")),
+            "not a directory"
+        );
     }
 
     #[test]

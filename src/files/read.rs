@@ -81,8 +81,28 @@ struct Read {
     ders: Option<Arc<Vec<Vec<Vec<u8>>>>>,
 }
 
-/// Directories to watch: (path, recursive).
-pub type WatchDirs = Vec<(PathBuf, bool)>;
+/// What to watch for a source, and which changes concern it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchSet {
+    /// Directories to watch: (path, recursive).
+    pub dirs: Vec<(PathBuf, bool)>,
+    /// The globs: a change on the way to what they match concerns the source.
+    pub patterns: Vec<Pattern>,
+    /// The paths symbolic links of matched files go through, with their ancestors: a
+    /// change there (a Kubernetes `..data` swap) changes what a file holds.
+    pub through: std::collections::HashSet<PathBuf>,
+}
+
+impl WatchSet {
+    /// Whether a change at `path` concerns the source: not a log file written beside
+    /// its certificates, which would otherwise make every read trigger the next.
+    pub fn concerns(&self, path: &Path) -> bool {
+        self.through.contains(path) || self.patterns.iter().any(|p| p.concerns(path))
+    }
+}
+
+/// The most paths remembered for links per source.
+const MAX_THROUGH: usize = 100_000;
 
 /// Reads what `plan` names, at `now` (for settling) and `wall` (for verification).
 pub fn read_all(
@@ -90,7 +110,7 @@ pub fn read_all(
     state: &mut ReadState,
     now: Instant,
     wall: SystemTime,
-) -> (FilesOutcome, WatchDirs) {
+) -> (FilesOutcome, WatchSet) {
     let started = Instant::now();
     let mut found = Expansion::default();
     for pattern in &plan.patterns {
@@ -111,8 +131,9 @@ pub fn read_all(
     state.retry_at = None;
     let mut files = Vec::with_capacity(paths.len());
     let mut link_dirs: Vec<PathBuf> = Vec::new();
+    let mut through = std::collections::HashSet::new();
     for path in &paths {
-        note_link_dir(path, &mut link_dirs);
+        note_link(path, &mut link_dirs, &mut through);
         let Some(read) = read_one(plan, state, path, now) else {
             continue;
         };
@@ -131,10 +152,15 @@ pub fn read_all(
         let kept: std::collections::HashSet<&PathBuf> = paths.iter().collect();
         state.cache.retain(|path, _| kept.contains(path));
     }
-    let mut dirs: WatchDirs = plan.patterns.iter().map(Pattern::watch_root).collect();
+    let mut dirs: Vec<(PathBuf, bool)> = plan.patterns.iter().map(Pattern::watch_root).collect();
     dirs.extend(link_dirs.into_iter().map(|d| (d, false)));
     dirs.sort();
     dirs.dedup();
+    let watch = WatchSet {
+        dirs,
+        patterns: plan.patterns.clone(),
+        through,
+    };
     let outcome = FilesOutcome {
         files,
         matched: found.matched,
@@ -142,27 +168,61 @@ pub fn read_all(
         finished_at: Some(SystemTime::now()),
         duration: started.elapsed(),
     };
-    (outcome, dirs)
+    (outcome, watch)
 }
 
-/// For a symbolic link, the directory of the file it ends at, to be watched too:
-/// a rewrite of `archive/x/cert1.pem` through `live/x/cert.pem` happens there.
-fn note_link_dir(path: &Path, dirs: &mut Vec<PathBuf>) {
-    if dirs.len() >= MAX_LINK_DIRS {
-        return;
-    }
+/// For a symbolic link: the directory of the file it ends at, to be watched too (a
+/// rewrite of `archive/x/cert1.pem` through `live/x/cert.pem` happens there), and
+/// every path the link goes through, with their ancestors, to `through`.
+fn note_link(
+    path: &Path,
+    dirs: &mut Vec<PathBuf>,
+    through: &mut std::collections::HashSet<PathBuf>,
+) {
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     if !is_link {
         return;
     }
-    if let Some(dir) = std::fs::canonicalize(path)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_owned))
-    {
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
+    let mut hop = path.to_owned();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&hop) else {
+            break;
+        };
+        let next = normalize(&hop.parent().unwrap_or(Path::new("/")).join(target));
+        for ancestor in next.ancestors() {
+            if through.len() >= MAX_THROUGH || !through.insert(ancestor.to_owned()) {
+                break;
+            }
+        }
+        hop = next;
+    }
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        for ancestor in canonical.ancestors() {
+            if through.len() >= MAX_THROUGH || !through.insert(ancestor.to_owned()) {
+                break;
+            }
+        }
+        if let Some(dir) = canonical.parent() {
+            if dirs.len() < MAX_LINK_DIRS && !dirs.iter().any(|d| d == dir) {
+                dirs.push(dir.to_owned());
+            }
         }
     }
+}
+
+/// `path` with `.` and `..` taken out by their names alone.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// The report on `path` to publish now, if any; see the module docs.

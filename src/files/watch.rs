@@ -34,6 +34,8 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
+use super::read::WatchSet;
+
 /// How often the polling fallback looks at the watched directories.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -47,7 +49,7 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct Subscriber {
-    dirs: Vec<PathBuf>,
+    watch: Arc<WatchSet>,
     wake: Arc<Notify>,
 }
 
@@ -117,7 +119,7 @@ impl Hub {
             .insert(
                 id,
                 Subscriber {
-                    dirs: Vec::new(),
+                    watch: Arc::default(),
                     wake,
                 },
             );
@@ -283,10 +285,10 @@ fn dispatch(subscribers: &RwLock<HashMap<u64, Subscriber>>, event: notify::Resul
         return;
     }
     for subscriber in subscribers.values() {
-        let concerned = event
-            .paths
-            .iter()
-            .any(|p| subscriber.dirs.iter().any(|d| p.starts_with(d)));
+        let concerned = event.paths.iter().any(|p| {
+            subscriber.watch.dirs.iter().any(|(d, _)| p.starts_with(d))
+                && subscriber.watch.concerns(p)
+        });
         if concerned {
             subscriber.wake.notify_one();
         }
@@ -302,15 +304,13 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Makes the watched directories `dirs` (each with whether it is watched
-    /// recursively): new ones are watched, gone ones released. Blocking (adding a
-    /// recursive watch lists the tree).
-    pub fn watch(&mut self, mut dirs: Vec<(PathBuf, bool)>) {
+    /// Watches what `set` says: its new directories are watched, gone ones released,
+    /// and only changes that concern it wake it. Blocking (adding a recursive watch
+    /// lists the tree).
+    pub fn watch(&mut self, set: WatchSet) {
+        let mut dirs = set.dirs.clone();
         dirs.sort();
         dirs.dedup();
-        if dirs == self.dirs {
-            return;
-        }
         // Tell the dispatcher first, so no event between the two is missed.
         if let Some(s) = self
             .hub
@@ -319,7 +319,12 @@ impl Subscription {
             .unwrap_or_else(PoisonError::into_inner)
             .get_mut(&self.id)
         {
-            s.dirs = dirs.iter().map(|(d, _)| d.clone()).collect();
+            if *s.watch != set {
+                s.watch = Arc::new(set);
+            }
+        }
+        if dirs == self.dirs {
+            return;
         }
         for (dir, recursive) in &dirs {
             if !self.dirs.contains(&(dir.clone(), *recursive)) {
@@ -361,7 +366,12 @@ mod tests {
     fn subscribed(hub: &Arc<Hub>, dir: &Path, recursive: bool) -> (Subscription, Arc<Notify>) {
         let wake = Arc::new(Notify::new());
         let mut sub = hub.subscribe(wake.clone());
-        sub.watch(vec![(dir.to_owned(), recursive)]);
+        let pattern = if recursive { "**/*.pem" } else { "*" };
+        sub.watch(WatchSet {
+            dirs: vec![(dir.to_owned(), recursive)],
+            patterns: vec![crate::fileread::glob::Pattern::parse(pattern, dir).unwrap()],
+            through: Default::default(),
+        });
         (sub, wake)
     }
 

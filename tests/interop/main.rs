@@ -12,6 +12,7 @@
 mod support;
 
 mod dovecot;
+mod files;
 mod inn;
 mod mariadb;
 mod nginx;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let mut trials = vec![trial!(&[], openssl_dates_parse_to_unix_seconds)];
     for server in [
         dovecot::trials,
+        files::trials,
         inn::trials,
         mariadb::trials,
         nginx::trials,
