@@ -20,6 +20,7 @@
 //! its own, holding its permits, while the source reports its last outcome, whose
 //! timestamp then stops advancing (the staleness alert's signal).
 
+mod der;
 pub mod outcome;
 pub mod parse;
 pub mod pkcs12;

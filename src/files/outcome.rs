@@ -82,6 +82,37 @@ impl FileError {
     }
 }
 
+impl FileError {
+    /// The read health of a file that could not be read.
+    pub fn from_read(e: &crate::fileread::ReadError) -> FileError {
+        let reason = match e {
+            crate::fileread::ReadError::NotFound { .. } => ReadReason::NotFound,
+            crate::fileread::ReadError::PermissionDenied { .. } => ReadReason::PermissionDenied,
+            crate::fileread::ReadError::TooLarge { .. } => ReadReason::TooLarge,
+            crate::fileread::ReadError::NotText { .. } => ReadReason::ParseError,
+            crate::fileread::ReadError::NotRegular { .. } => ReadReason::Unsupported,
+            // A symbolic link loop points nowhere.
+            crate::fileread::ReadError::Io { source, .. }
+                if source.raw_os_error() == Some(libc_eloop()) =>
+            {
+                ReadReason::NotFound
+            }
+            crate::fileread::ReadError::Io { .. } => ReadReason::Unsupported,
+        };
+        FileError::new(reason, e.to_string())
+    }
+}
+
+#[cfg(unix)]
+fn libc_eloop() -> i32 {
+    libc::ELOOP
+}
+
+#[cfg(not(unix))]
+fn libc_eloop() -> i32 {
+    -1
+}
+
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.reason, self.detail)

@@ -76,7 +76,7 @@ fn bad_password(what: &str) -> FileError {
 
 /// Whether `bytes` look like a PFX: a SEQUENCE whose first element is INTEGER 3.
 pub fn looks_like(bytes: &[u8]) -> bool {
-    let Some(content) = super::parse::der_content(bytes) else {
+    let Some(content) = super::der::der_content(bytes) else {
         return false;
     };
     content.starts_with(&[0x02, 0x01, 0x03])

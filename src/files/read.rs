@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::time::Instant;
 
-use super::outcome::{FileError, FileReport, FilesOutcome, ReadReason};
+use super::outcome::{FileError, FileReport, FilesOutcome};
 use super::parse;
 use crate::config::{FileFormat, Password};
 use crate::fileread::glob::{Expansion, Limits, Pattern};
@@ -229,7 +229,7 @@ fn normalize(path: &Path) -> PathBuf {
 fn read_one(plan: &Plan, state: &mut ReadState, path: &Path, now: Instant) -> Option<Read> {
     let cached = state.cache.remove(path);
     let failed = |e: &ReadError| Read {
-        report: Arc::new(FileReport::failed(path.to_owned(), read_error(e))),
+        report: Arc::new(FileReport::failed(path.to_owned(), FileError::from_read(e))),
         ders: None,
     };
     let (key, fresh) = match fileread::file_key(path, FILE_LIMIT) {
@@ -326,31 +326,4 @@ fn verified(
         }
     }
     report
-}
-
-/// The read health of a file that could not be read.
-pub fn read_error(e: &ReadError) -> FileError {
-    let reason = match e {
-        ReadError::NotFound { .. } => ReadReason::NotFound,
-        ReadError::PermissionDenied { .. } => ReadReason::PermissionDenied,
-        ReadError::TooLarge { .. } => ReadReason::TooLarge,
-        ReadError::NotText { .. } => ReadReason::ParseError,
-        ReadError::NotRegular { .. } => ReadReason::Unsupported,
-        // A symbolic link loop points nowhere.
-        ReadError::Io { source, .. } if source.raw_os_error() == Some(libc_eloop()) => {
-            ReadReason::NotFound
-        }
-        ReadError::Io { .. } => ReadReason::Unsupported,
-    };
-    FileError::new(reason, e.to_string())
-}
-
-#[cfg(unix)]
-fn libc_eloop() -> i32 {
-    libc::ELOOP
-}
-
-#[cfg(not(unix))]
-fn libc_eloop() -> i32 {
-    -1
 }
