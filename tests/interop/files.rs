@@ -315,11 +315,11 @@ fn files_made_by_openssl_are_read_as_openssl_reads_them() {
 
     assert_eq!(
         fingerprints(&s, "misc", &d.join("misc/leaf.der"), None),
-        [leaf_fp.clone()]
+        std::slice::from_ref(&leaf_fp)
     );
     assert_eq!(
         fingerprints(&s, "misc", &d.join("misc/key-first.pem"), None),
-        [leaf_fp.clone()],
+        std::slice::from_ref(&leaf_fp),
         "the key is skipped, the certificate is depth 0"
     );
     assert_eq!(read_error(&s, "misc", &d.join("misc/key-first.pem")), None);
@@ -336,11 +336,11 @@ fn files_made_by_openssl_are_read_as_openssl_reads_them() {
     let kube = d.join("kube/config");
     assert_eq!(
         fingerprints(&s, "kube", &kube, Some("clusters/prod")),
-        [ca_fp.clone()]
+        std::slice::from_ref(&ca_fp)
     );
     assert_eq!(
         fingerprints(&s, "kube", &kube, Some("users/admin")),
-        [leaf_fp.clone()]
+        std::slice::from_ref(&leaf_fp)
     );
     assert_eq!(read_error(&s, "kube", &kube), None);
 
