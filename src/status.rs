@@ -250,6 +250,57 @@ mod tests {
     }
 
     #[test]
+    fn files_show_with_their_path_and_entry_and_unreadable_ones_as_such() {
+        use crate::files::{Bundle, FileError, FileReport, FilesOutcome, ReadReason};
+        let config = crate::config::Config::from_yaml(
+            "files:\n  - {name: disk, paths: [\"/certs/*\"]}\n",
+            "t.yml",
+            std::path::Path::new("/"),
+        )
+        .expect("valid");
+        let outcome = FilesOutcome {
+            files: vec![
+                Arc::new(FileReport {
+                    path: "/certs/kubeconfig".into(),
+                    bundles: vec![Bundle {
+                        entry: Some("users/admin".into()),
+                        certs: vec![cert("CN=admin", 3.0)],
+                        verdict: None,
+                    }],
+                    error: None,
+                }),
+                Arc::new(FileReport::failed(
+                    "/certs/app.p12".into(),
+                    FileError::new(ReadReason::BadPassword, "the MAC fails"),
+                )),
+            ],
+            matched: 2,
+            finished_at: Some(now()),
+            ..FilesOutcome::default()
+        };
+        let store = crate::store::Store::default();
+        let entry = store
+            .record(
+                Observation::Files {
+                    spec: config.files[0].clone(),
+                    outcome,
+                },
+                || true,
+            )
+            .expect("stored");
+        let html = render(&[entry], Thresholds::DEFAULT, now());
+        let rows = rows(&html);
+        assert_eq!(rows[0][2], "expiring soon", "{rows:?}");
+        assert_eq!(rows[1][2], "unreadable");
+        assert_eq!(rows[1][4], "the file was not read whole (bad_password)");
+        assert!(
+            html.contains("<td>/certs/kubeconfig (users/admin)</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>the MAC fails</td>"), "{html}");
+    }
+
+    #[test]
     fn markup_from_servers_is_escaped() {
         assert_eq!(
             escape("<script>alert('x')</script>&\""),

@@ -1150,6 +1150,108 @@ mod tests {
     }
 
     #[test]
+    fn file_rows_take_the_certificate_families_with_path_and_entry_and_no_probe_families() {
+        use crate::files::{Bundle, FileError, FileReport, FilesOutcome, ReadReason};
+        let config = Config::from_yaml(
+            "files:\n  - {name: disk, paths: [\"/certs/*\"], labels: {team: t}}\n",
+            "t.yml",
+            Path::new("/"),
+        )
+        .expect("valid");
+        let many: Vec<Arc<ParsedCert>> = (0..20).map(|i| cert(&format!("c{i}"))).collect();
+        let bundle = |entry: Option<&str>, certs: Vec<Arc<ParsedCert>>| Bundle {
+            entry: entry.map(str::to_owned),
+            certs,
+            verdict: None,
+        };
+        let outcome = FilesOutcome {
+            files: vec![
+                Arc::new(FileReport {
+                    path: "/certs/bundle.pem".into(),
+                    bundles: vec![bundle(None, many)],
+                    error: None,
+                }),
+                Arc::new(FileReport {
+                    path: "/certs/kubeconfig".into(),
+                    bundles: vec![
+                        bundle(Some("clusters/prod"), vec![cert("ca")]),
+                        bundle(Some("users/admin"), vec![cert("admin")]),
+                    ],
+                    error: None,
+                }),
+                Arc::new(FileReport::failed(
+                    "/certs/broken.p12".into(),
+                    FileError::new(ReadReason::BadPassword, "wrong"),
+                )),
+            ],
+            matched: 3,
+            skipped: 0,
+            finished_at: Some(SystemTime::now()),
+            duration: Duration::from_millis(1),
+        };
+        let store = crate::store::Store::default();
+        store.record(
+            Observation::Files {
+                spec: config.files[0].clone(),
+                outcome,
+            },
+            || true,
+        );
+        let mut out = String::new();
+        Collector::default().render(&store.snapshot(), SystemTime::now(), &mut out);
+        let lines = |family: &str| -> Vec<&str> {
+            out.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect()
+        };
+        let expiry = lines(CERT_EXPIRY);
+        assert_eq!(expiry.len(), 22, "{out}");
+        assert!(expiry.iter().all(|l| !l.contains("ip=")));
+        assert!(expiry
+            .iter()
+            .any(|l| label(l, "depth") == "19" && label(l, "path") == "/certs/bundle.pem"));
+        let entries: Vec<&str> = lines(CERT_INFO)
+            .iter()
+            .filter(|l| l.contains("entry="))
+            .map(|l| label(l, "entry"))
+            .collect();
+        assert_eq!(entries, ["clusters/prod", "users/admin"]);
+        let health: Vec<(&str, &str)> = lines(FILE_READ_SUCCESS)
+            .iter()
+            .map(|l| (label(l, "path"), l.rsplit(' ').next().unwrap()))
+            .collect();
+        assert_eq!(
+            health,
+            [
+                ("/certs/bundle.pem", "1"),
+                ("/certs/kubeconfig", "1"),
+                ("/certs/broken.p12", "0")
+            ],
+            "one read health per file, kubeconfig entries included once"
+        );
+        assert_eq!(lines(FILE_READ_ERROR_INFO).len(), 1);
+        assert!(lines(FILE_READ_ERROR_INFO)[0].contains("reason=\"bad_password\""));
+        assert_eq!(
+            lines(FILES_MATCHED),
+            ["certwatch_files_matched{target=\"disk\",team=\"t\"} 3"]
+        );
+        assert_eq!(lines(PROBE_INTERVAL).len(), 1, "the source's interval");
+        for endpoint_only in [
+            HANDSHAKE_SUCCESS,
+            PROBE_SUCCESS,
+            PROBE_DURATION,
+            PROBES_TOTAL,
+            CHAIN_EXPIRY,
+        ] {
+            assert!(lines(endpoint_only).is_empty(), "{endpoint_only}: {out}");
+        }
+        assert!(
+            lines(CHAIN_VERIFIED).is_empty(),
+            "no verdict with trust: none"
+        );
+    }
+
+    #[test]
     fn dns_names_are_comma_wrapped_escaped_and_bounded() {
         assert_eq!(
             dns_names_value(&["a.example".into(), "b.example".into()]),
