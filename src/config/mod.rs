@@ -97,11 +97,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The number of sources: targets and `files:` sources.
-    pub fn source_count(&self) -> usize {
-        self.targets.len() + self.files.len()
-    }
-
     /// Reads and validates the file at `path` (at most [`CONFIG_FILE_LIMIT`] bytes;
     /// a FIFO, a device or a directory is refused before anything is read) and the PEM
     /// files it names. Blocking.
