@@ -221,15 +221,20 @@ impl PreparedTarget {
 
     fn of_files(spec: &FileSpec, outcome: &FilesOutcome) -> Self {
         let base = base_labels(&spec.name, &spec.labels);
-        let mut source = Facts::not_probed(RowKind::FileSource, spec.interval);
-        source.finished_at = outcome.finished_at.map_or(0.0, unix_seconds);
-        source.files_counts = Some((outcome.matched, outcome.skipped));
-        let mut rows = vec![Row {
-            labels: base.clone().into_boxed_str(),
-            tls: None,
-            certs: Box::default(),
-            facts: source,
-        }];
+        let mut rows = Vec::with_capacity(1 + outcome.files.len());
+        // A source never read yet (its first read overran) has no source row: when
+        // it was read is not known, and no timestamp is made up.
+        if let Some(finished_at) = outcome.finished_at {
+            let mut source = Facts::not_probed(RowKind::FileSource, spec.interval);
+            source.finished_at = unix_seconds(finished_at);
+            source.files_counts = Some((outcome.matched, outcome.skipped));
+            rows.push(Row {
+                labels: base.clone().into_boxed_str(),
+                tls: None,
+                certs: Box::default(),
+                facts: source,
+            });
+        }
         for file in &outcome.files {
             rows.extend(Row::file(&base, spec.interval, file));
         }
