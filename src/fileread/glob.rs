@@ -208,11 +208,17 @@ impl Pattern {
                     }
                 }
                 Part::Wild(tokens) => {
-                    for (name, path) in list(&dir, limits, found) {
+                    for (name, path, kind) in list(&dir, limits, found) {
                         if !name_matches(tokens, &name) {
                             continue;
                         }
-                        let is_dir = path.is_dir();
+                        // The directory entry's type saves a `stat` of every plain
+                        // file; a link is followed to see what it is.
+                        let is_dir = match kind {
+                            Some(kind) if kind.is_dir() => true,
+                            Some(kind) if kind.is_file() => false,
+                            _ => path.is_dir(),
+                        };
                         if last {
                             if !is_dir {
                                 found.add(path, true, limits);
@@ -226,7 +232,7 @@ impl Pattern {
                     // Zero directories: the next component applies here.
                     if last {
                         // `dir/**` alone: every file below.
-                        for (name, path) in list(&dir, limits, found) {
+                        for (name, path, _) in list(&dir, limits, found) {
                             if name.starts_with('.') {
                                 continue;
                             }
@@ -245,7 +251,7 @@ impl Pattern {
                         found.walk_cut = true;
                         continue;
                     }
-                    for (name, path) in list(&dir, limits, found) {
+                    for (name, path, _) in list(&dir, limits, found) {
                         if !name.starts_with('.') && path.is_dir() {
                             work.push((path, index, depth + 1));
                         }
@@ -300,7 +306,11 @@ fn nearest_existing(mut dir: PathBuf) -> PathBuf {
 
 /// The names in `dir` and their paths, counted against the entry budget; an unreadable
 /// directory lists nothing (and is noted).
-fn list(dir: &Path, limits: &Limits, found: &mut Expansion) -> Vec<(String, PathBuf)> {
+fn list(
+    dir: &Path,
+    limits: &Limits,
+    found: &mut Expansion,
+) -> Vec<(String, PathBuf, Option<std::fs::FileType>)> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -317,7 +327,7 @@ fn list(dir: &Path, limits: &Limits, found: &mut Expansion) -> Vec<(String, Path
         found.entries += 1;
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
-        names.push((name, entry.path()));
+        names.push((name, entry.path(), entry.file_type().ok()));
     }
     // Sorted, so that which files the limit keeps does not depend on the directory's
     // internal order.
