@@ -17,6 +17,11 @@
 //! | `mtls`     | requires a client certificate; leaf 25 d  | HandshakeFailing                          |
 //! | `refused`  | a closed port                             | HandshakeFailing                          |
 //!
+//! And certificate files: `good` has `served_from` a file holding its own chain (so
+//! `certwatch_served_cert_current` is 1, no alert), and the `files:` source `disk`
+//! (`team: files`) reads that file and one that holds no certificate:
+//! CertificateFileUnreadable for the latter.
+//!
 //! `mtls` fails the handshake after presenting its chain, so its certificates are in
 //! the dashboard; its 25-day leaf is inside the dashboard's 30-day window but outside
 //! the rules' 21-day warning band, which tells the 7- and 30-day panels apart without
@@ -114,6 +119,10 @@ fn expected_alerts() -> Vec<String> {
         // certwatch_handshake_success == 0: connection refused; no certificate, so no
         // ChainNotVerified (joined with cert_info) and no expiry alert.
         "HandshakeFailing target=refused team=mail ip=127.0.0.1 severity=critical",
+        // certwatch_file_read_success == 0: certs/empty.pem holds no certificate. The
+        // good file's certificate (60 d) raises nothing; neither does served_from, whose
+        // file holds what `good` serves.
+        "CertificateFileUnreadable target=disk team=files ip=? severity=warning",
         // Not expected: CertificateExpiring (no certificate in 7d..21d),
         // CertificatePastTwoThirdsLifetime (every short-lived certificate has used
         // under 1/25 of its lifetime, or is under 21 days), ProbesStale (probed every
@@ -199,7 +208,8 @@ async fn endpoints() -> Endpoints {
         let leaf = inter.leaf(&["localhost"], validity);
         ServerSpec::new(leaf.chain(&[&inter]), leaf.key())
     };
-    let good = TlsServer::start(server(Validity::days(60))).await;
+    let good_leaf = inter.leaf(&["localhost"], Validity::days(60));
+    let good = TlsServer::start(ServerSpec::new(good_leaf.chain(&[&inter]), good_leaf.key())).await;
     let expiring = TlsServer::start(server(Validity::days(3))).await;
     let expired = TlsServer::start(server(Validity::expired())).await;
     let mut mtls_spec = server(Validity::days(25));
@@ -210,6 +220,9 @@ async fn endpoints() -> Endpoints {
 
     let h = Harness::new();
     h.write("root.pem", &root.pem);
+    std::fs::create_dir(h.path().join("certs")).expect("mkdir");
+    h.write("certs/good.pem", &good_leaf.chain_pem(&[&inter]));
+    h.write("certs/empty.pem", "no certificate here\n");
     let mut yaml = String::from(
         "# Short interval and timeout: probes stay fresh for ProbesStale (3 intervals).\n\
          defaults:\n  interval: 2s\n  timeout: 1s\n  trust: none\n  tls: {ca_file: root.pem}\ntargets:\n",
@@ -221,10 +234,16 @@ async fn endpoints() -> Endpoints {
         ("mtls", mtls.address(), "mail"),
         ("refused", refused, "mail"),
     ] {
+        let served = if name == "good" {
+            ", served_from: certs/good.pem"
+        } else {
+            ""
+        };
         yaml.push_str(&format!(
-            "  - {{address: \"{address}\", name: {name}, server_name: localhost, labels: {{team: {team}}}}}\n"
+            "  - {{address: \"{address}\", name: {name}, server_name: localhost{served}, labels: {{team: {team}}}}}\n"
         ));
     }
+    yaml.push_str("files:\n  - {name: disk, paths: [\"certs/*.pem\"], labels: {team: files}}\n");
     h.write("certwatch.yml", &yaml);
     Endpoints {
         h,
@@ -448,11 +467,13 @@ impl Stack<'_> {
         }
         assert_eq!(
             variable_values.get("team").map(String::as_str),
-            Some("mail,web")
+            Some("files,mail,web"),
+            "the files source's team too"
         );
         assert_eq!(
             variable_values.get("target").map(String::as_str),
-            Some("expired,expiring,good,mtls,refused")
+            Some("disk,expired,expiring,good,mtls,refused"),
+            "the files source too"
         );
 
         // Every panel's queries.
@@ -630,8 +651,16 @@ fn expected_panel_data(title: &str, ref_id: &str, answer: &Value) -> Option<Stri
         ("Failing handshakes", "A") => (1, Some(2.0)),
         // `expired` (`refused` has no certificate).
         ("Invalid chains", "A") => (1, Some(1.0)),
-        // Leaf and intermediate of the four servers that presented a chain.
-        ("Certificates", _) => (8, None),
+        // Leaf and intermediate of the four servers that presented a chain, and of
+        // the file certs/good.pem.
+        ("Certificates", _) => (10, None),
+        // certs/empty.pem.
+        ("Unreadable certificate files", "A") => (1, Some(1.0)),
+        ("Certificate files not read", "A") => (1, None),
+        // `good` serves what its served_from file holds.
+        ("Renewed on disk, not served", "A") => (1, Some(0.0)),
+        ("Served versus on disk", "A") => (1, Some(1.0)),
+        ("Served versus on disk", "B") => (1, None),
         ("Handshake success", "A") | ("Probe duration", "A") => (5, None),
         // Only completed handshakes have certwatch_tls_info; rustls negotiates TLS 1.3.
         ("TLS versions in use", "A") => (1, Some(3.0)),
