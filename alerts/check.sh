@@ -19,8 +19,10 @@ RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
 # The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
-# certwatch_probe_interval_seconds (the configured probe interval), plus the
-# certificate files' of sections 5 and 6. Rules and
+# certwatch_probe_interval_seconds (the configured probe interval), the
+# certificate files' of sections 5 and 6, sections 8 and 9 (legacy_only,
+# chain_issue_info, cert_weakness_info) and certwatch_cert_on_verified_path; and
+# Prometheus' own `up` (CertwatchDown). Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
 METRICS="certwatch_handshake_success certwatch_chain_verified certwatch_probe_success
@@ -33,7 +35,10 @@ certwatch_config_last_reload_successful certwatch_config_last_reload_success_tim
 certwatch_targets certwatch_probe_interval_seconds
 certwatch_served_cert_current certwatch_served_file_not_after_timestamp_seconds
 certwatch_file_read_success certwatch_file_read_error_info certwatch_files_matched
-certwatch_files_skipped"
+certwatch_files_skipped
+certwatch_legacy_only certwatch_chain_issue_info certwatch_cert_weakness_info
+certwatch_cert_on_verified_path
+up"
 export METRICS
 
 TMP=$(mktemp -d)

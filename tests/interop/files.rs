@@ -3,8 +3,8 @@
 //! password, in OpenSSL 3's encryption (PBES2, AES-256-CBC, PBKDF2, SHA-256 MAC) and the
 //! legacy one (`-legacy`: RC2-40 and 3DES, SHA-1 MAC); a DER file; a kubeconfig with an
 //! embedded and a referenced certificate; a PEM file with its private key before the
-//! certificate; an unreadable file; a 5 MiB file; and a directory symlink loop under
-//! `**`.
+//! certificate; an unreadable file; a 5 MiB file; a 1024-bit RSA certificate signed
+//! with SHA-1 (its weaknesses); and a directory symlink loop under `**`.
 //!
 //! The unreadable file is `chmod 000`. Root reads such a file anyway, so when the tests
 //! run as root the exporter is started as `nobody` (through `setpriv`), for whom the
@@ -197,6 +197,41 @@ fn files_made_by_openssl_are_read_as_openssl_reads_them() {
             "misc/leaf.der",
         ],
     );
+    // A weak certificate: a 1024-bit RSA key, signed by the CA with SHA-1.
+    openssl(
+        &d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-keyout",
+            "weak.key",
+            "-out",
+            "weak.csr",
+            "-subj",
+            "/CN=interop files weak",
+        ],
+    );
+    openssl(
+        &d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "weak.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-sha1",
+            "-out",
+            "misc/weak.pem",
+            "-days",
+            "20",
+        ],
+    );
     let key = std::fs::read_to_string(d.join("leaf.key")).unwrap();
     let leaf_pem = std::fs::read_to_string(d.join("leaf.pem")).unwrap();
     std::fs::write(d.join("misc/key-first.pem"), format!("{key}{leaf_pem}")).unwrap();
@@ -331,7 +366,25 @@ fn files_made_by_openssl_are_read_as_openssl_reads_them() {
         read_error(&s, "misc", &d.join("misc/unreadable.pem")).as_deref(),
         Some("permission_denied")
     );
-    assert_eq!(s.value(FILES_MATCHED, &[("target", "misc")]), 4.0);
+    assert_eq!(s.value(FILES_MATCHED, &[("target", "misc")]), 5.0);
+    // A file's weak key and SHA-1 signature are findings as a server's would be; the
+    // leaf-only rules are not applied to files (no certificate here has a SAN).
+    let mut weak: Vec<(String, String)> = s
+        .find(CERT_WEAKNESS_INFO, &[("target", "misc")])
+        .into_iter()
+        .map(|(l, _)| (l["path"].clone(), l["weakness"].clone()))
+        .collect();
+    weak.sort();
+    let weak_path = d.join("misc/weak.pem").display().to_string();
+    assert_eq!(
+        weak,
+        [
+            (weak_path.clone(), "rsa_key_under_2048".to_owned()),
+            (weak_path, "sha1_signature".to_owned())
+        ],
+        "{}",
+        s.text
+    );
 
     let kube = d.join("kube/config");
     assert_eq!(

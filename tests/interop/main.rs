@@ -16,6 +16,7 @@ mod files;
 mod inn;
 mod mariadb;
 mod nginx;
+mod nginx_edges;
 mod postfix;
 mod postgres;
 mod prosody;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         inn::trials,
         mariadb::trials,
         nginx::trials,
+        nginx_edges::trials,
         postfix::trials,
         postgres::trials,
         prosody::trials,
