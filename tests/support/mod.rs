@@ -17,6 +17,7 @@ pub mod smtp_server;
 pub mod tls_server;
 pub mod tools;
 pub mod transcript;
+pub mod web_client;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
