@@ -6,12 +6,25 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Address, PromDuration, StartTls, TlsName};
+use crate::shard::Shard;
+
+/// What `certwatch --version` prints after the name: the version, the commit built
+/// (`-dirty` when the tree had changes; `unknown` without version control) and the
+/// compiler.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("CERTWATCH_REVISION"),
+    ", rustc ",
+    env!("CERTWATCH_RUSTC_VERSION"),
+    ")"
+);
 
 /// Watch TLS certificates and export their expiry and health to Prometheus.
 #[derive(Debug, Parser)]
 #[command(
     name = "certwatch",
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true
 )]
@@ -96,6 +109,16 @@ pub struct ServeArgs {
     /// Prometheus exporter web configuration (TLS, basic auth).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Probe only this process's share of the targets: shard INDEX of COUNT processes
+    /// that run the same configuration (rendezvous hashing of target names). INDEX may
+    /// be `hostname`: the ordinal of a StatefulSet pod's host name (certwatch-2 is 2).
+    #[arg(
+        long,
+        value_name = "INDEX/COUNT",
+        env = "CERTWATCH_SHARD",
+        default_value = "0/1"
+    )]
+    pub shard: Shard,
 }
 
 /// Logging options, valid with every command.

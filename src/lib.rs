@@ -13,7 +13,9 @@
 //! - [`config`] reads and validates the file into immutable, plain-data
 //!   [`config::TargetSpec`]s.
 //! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
-//!   over the interval, at most `concurrency` at a time ([`limit`]).
+//!   over the interval, at most `concurrency` at a time ([`limit`]); with
+//!   `--shard INDEX/COUNT`, [`shard`] decides which configured sources are this
+//!   process's.
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
 //!   [`probe`] ([`probe::resolve`], [`probe::connect`], [`probe::starttls`],
 //!   [`probe::tls`], then [`cert`] parses the chain and [`probe::verify`] judges it,
@@ -53,6 +55,7 @@ pub mod probe_gate;
 pub mod report;
 pub mod scheduler;
 pub mod severity;
+pub mod shard;
 pub mod shared;
 pub mod source;
 pub mod status;

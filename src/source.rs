@@ -35,10 +35,11 @@ pub trait Source: fmt::Debug + Send + Sync + 'static {
     /// Observes once. The future must end on its own (every wait in it bounded).
     fn observe(&self) -> BoxFuture<'_, Observation>;
 
-    /// Resolves when the source should be observed before its next round; never, by
-    /// default.
-    fn changed(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::pending())
+    /// A future that resolves when the source should be observed before its next
+    /// round, called again after each; `None` (the default) for a source that never
+    /// says so, which then costs the scheduler no task.
+    fn changed(&self) -> Option<BoxFuture<'_, ()>> {
+        None
     }
 
     /// `self`, for [`Source::same_as`] to compare sources of one type.

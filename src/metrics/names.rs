@@ -66,3 +66,8 @@ pub const LABEL_RESULT: &str = "result";
 /// The `target` label of certwatch's own serving certificate; the configuration
 /// reserves it.
 pub use crate::config::SELF_TARGET;
+
+/// 1, with this process's share of the configuration (`--shard INDEX/COUNT`).
+pub const SHARD_INFO: &str = "certwatch_shard_info";
+/// How late scheduled probes started after their slot.
+pub const PROBE_START_DELAY: &str = "certwatch_probe_start_delay_seconds";
