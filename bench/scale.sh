@@ -18,6 +18,7 @@
 #   ADDRS=16         loopback addresses nginx listens on (127.0.0.1 .. 127.0.0.ADDRS)
 #   CHAINS=3         distinct certificate chains (one nginx port each, on every address)
 #   CONCURRENCY=64   certwatch's `concurrency`
+#   NGINX_WORKERS=2  nginx worker processes (the server half of every handshake)
 #   FILL_TIMEOUT=900 seconds to wait for every target's first probe
 #   RESULTS=FILE     JSON output (default bench/scale-results.json)
 #   CERTWATCH_BIN=…  use this binary instead of building target/release/certwatch
@@ -39,6 +40,7 @@ fi
 ADDRS=${ADDRS:-16}
 CHAINS=${CHAINS:-3}
 CONCURRENCY=${CONCURRENCY:-64}
+NGINX_WORKERS=${NGINX_WORKERS:-2}
 FILL_TIMEOUT=${FILL_TIMEOUT:-900}
 RESULTS=${RESULTS:-$ROOT/bench/scale-results.json}
 
@@ -138,7 +140,7 @@ done
 declare -a PORT
 mkdir -p nginx/logs nginx/tmp
 {
-    echo "worker_processes 1; worker_rlimit_nofile 16384; pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/logs/error.log warn;"
+    echo "worker_processes $NGINX_WORKERS; worker_rlimit_nofile 16384; pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/logs/error.log warn;"
     echo "events { worker_connections 8192; }"
     echo "http { access_log off; client_body_temp_path $TMP/nginx/tmp/body; proxy_temp_path $TMP/nginx/tmp/proxy;"
     echo "  fastcgi_temp_path $TMP/nginx/tmp/fcgi; uwsgi_temp_path $TMP/nginx/tmp/uwsgi; scgi_temp_path $TMP/nginx/tmp/scgi;"

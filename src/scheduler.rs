@@ -750,7 +750,7 @@ mod tests {
             let mut at = next_round(epoch, offset, interval, first + Duration::from_millis(250));
             while at < epoch + Duration::from_secs(200) {
                 expected.push(at);
-                at = at + interval;
+                at += interval;
             }
             assert_eq!(runs_of(&runs, name), expected, "{name}, offset {offset:?}");
         }
