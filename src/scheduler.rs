@@ -404,6 +404,17 @@ fn queue(state: &mut State, source: Arc<dyn Source>, at: Instant) {
         slot.ticket = ticket;
         state.queue.push(Reverse(Due { at, ticket, source }));
     }
+    // Replaced entries (a change, a removal, an early run) wait in the queue until
+    // their time, which may be an interval of up to 30 days away, holding their
+    // source: once they outnumber the live ones, drop them all (amortized O(1)).
+    if state.queue.len() > 2 * state.slots.len() + 64 {
+        let State { slots, queue, .. } = state;
+        queue.retain(|Reverse(due)| {
+            slots
+                .get(due.source.name())
+                .is_some_and(|slot| slot.ticket == due.ticket && !slot.running)
+        });
+    }
 }
 
 /// Whether `due` is its source's current entry.
@@ -845,6 +856,27 @@ mod tests {
         // One at a time: 0, 10 and 20 seconds late.
         assert_eq!(histogram.get_sample_count(), 3);
         assert_eq!(histogram.get_sample_sum(), 30.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replaced_rounds_do_not_pile_up_in_the_queue() {
+        let mut scheduler = Scheduler::new(4, Arc::new(Store::default()), CancellationToken::new());
+        for round in 0..50u32 {
+            let (mut sources, _runs) =
+                ticking(&["m", "n", "o"], "30d", Some(Duration::from_secs(1)));
+            for source in &mut sources {
+                source.tag = round;
+            }
+            // Every source changes: three new entries, three stale ones, each due in
+            // up to 30 days.
+            scheduler.apply(dyns(sources), 4);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let queued = scheduler.inner.lock().queue.len();
+        assert!(queued <= 2 * 3 + 64 + 1, "{queued} entries for 3 sources");
+        scheduler.apply(Vec::new(), 4);
+        let State { slots, .. } = &*scheduler.inner.lock();
+        assert!(slots.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
