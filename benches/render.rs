@@ -274,7 +274,14 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
                 cipher: "TLS_AES_128_GCM_SHA256",
             }),
             chain: delivered_chain(i, chain),
-            verdict: Some(Verdict::Verified { path_not_after }),
+            verdict: Some(Verdict::Verified {
+                path_not_after,
+                path: vec![0, 1],
+            }),
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }],
     }
 }

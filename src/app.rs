@@ -7,7 +7,11 @@
 //! was when its new version does not load. Files are read on the blocking pool, never
 //! on the runtime's workers, and a reload that fails in any way (a bad file, a panic)
 //! is reported as failed by the metric, the log and the HTTP answer, and leaves the
-//! reload path working. The details of each stage belong to its module.
+//! reload path working. With `--config.auto-reload` the same reload runs when the
+//! configuration's files change ([`auto_reload`] decides when). The details of each
+//! stage belong to its module.
+
+pub mod auto_reload;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -31,6 +35,7 @@ use crate::source::{self, Source};
 use crate::store::Store;
 use crate::web::self_cert::SelfCheck;
 use crate::web::{self, Web};
+use auto_reload::{Fingerprint, Watch};
 
 /// How long HTTP responses under way may take to finish after a stop signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -86,19 +91,39 @@ impl ConfigSource {
             ConfigSource::Defaults => Ok(Config::empty()),
         }
     }
+
+    /// Loads the configuration and, when `watched` is given (the files the running
+    /// configuration was loaded from), what the files held: read before loading, so
+    /// that a change made while loading shows at the next look. Blocking.
+    fn load_watched(
+        &self,
+        watched: Option<Vec<PathBuf>>,
+    ) -> (Result<Config, ConfigError>, Option<Fingerprint>) {
+        let before = watched.map(|paths| Fingerprint::of(&paths));
+        let config = self.load();
+        let files = match (&config, before) {
+            (Ok(config), Some(before)) => Some(before.for_loaded(config)),
+            (_, before) => before,
+        };
+        (config, files)
+    }
 }
 
-/// Runs `work` on the blocking pool: file reads and parsing never hold a worker. A
-/// panic comes back as its message.
+/// Work on the blocking pool that panicked (a bug), with the panic's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Panicked(String);
+
+/// Runs `work` on the blocking pool: file reads and parsing never hold a worker.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| match e.try_into_panic() {
+) -> Result<T, Panicked> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Panicked(match e.try_into_panic() {
             Ok(panic) => panic_message(&*panic),
             Err(e) => e.to_string(),
         })
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -114,13 +139,22 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     raise_open_file_limit();
     let config_source = ConfigSource::find(args.config.clone());
     let loading = config_source.clone();
-    let config = blocking(move || loading.load())
+    let watched = auto_reload_files(&args, &config_source);
+    let (config, fingerprint) = blocking(move || loading.load_watched(watched))
         .await
         .map_err(|why| AppError::Panicked {
             what: "the configuration",
-            why,
-        })??;
+            why: why.0,
+        })?;
+    let config = config?;
     announce(&config_source, &config);
+    let watch = fingerprint.map(|files| {
+        let interval = args
+            .config_auto_reload_interval
+            .map_or(auto_reload::DEFAULT_INTERVAL, |i| i.get());
+        tracing::info!(files = ?files.paths(), interval = ?interval, "--config.auto-reload: watching the configuration");
+        Watch::new(interval, files)
+    });
     let web = match args.web_config_file.clone() {
         Some(path) => {
             let loaded =
@@ -128,7 +162,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
                     .await
                     .map_err(|why| AppError::Panicked {
                         what: "the web configuration",
-                        why,
+                        why: why.0,
                     })?;
             Some(Arc::new(loaded.map_err(AppError::WebConfig)?))
         }
@@ -193,6 +227,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         exporter: exporter.clone(),
         web: web.clone(),
         own,
+        watch,
     };
     tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
 
@@ -218,6 +253,22 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         () = drain_deadline => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "HTTP responses still under way at the end of the grace period were dropped");
             Ok(())
+        }
+    }
+}
+
+/// The file `--config.auto-reload` starts watching, when it is on and there is one.
+fn auto_reload_files(args: &ServeArgs, source: &ConfigSource) -> Option<Vec<PathBuf>> {
+    if !args.config_auto_reload {
+        return None;
+    }
+    match source {
+        ConfigSource::File(path) => Some(vec![path.clone()]),
+        ConfigSource::Defaults => {
+            tracing::warn!(
+                "--config.auto-reload: no configuration file to watch; give one with --config"
+            );
+            None
         }
     }
 }
@@ -269,6 +320,8 @@ struct Reloader {
     web: Option<Arc<Web>>,
     /// Sources that are not the configuration's (certwatch's own certificate).
     own: Vec<Arc<dyn Source>>,
+    /// With `--config.auto-reload`: the watched files.
+    watch: Option<Watch>,
 }
 
 impl Reloader {
@@ -278,9 +331,22 @@ impl Reloader {
         shutdown: CancellationToken,
     ) {
         let mut hangups = hangup_signals();
+        let mut looks = self.watch.as_ref().map(|w| {
+            let mut looks = tokio::time::interval(w.interval());
+            looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            looks
+        });
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
+                Some(()) = next_look(&mut looks) => {
+                    if let Some(changed) = self.look().await {
+                        let changed: Vec<String> =
+                            changed.iter().map(|p| p.display().to_string()).collect();
+                        tracing::info!(changed = ?changed, "--config.auto-reload: the configuration changed; reloading");
+                        let _ = self.reload_config(Trigger::AutoReload).await;
+                    }
+                }
                 Some(()) = next_hangup(&mut hangups) => {
                     let _ = self.reload(Trigger::Signal).await;
                 }
@@ -299,11 +365,10 @@ impl Reloader {
         let web = match self.web.clone() {
             None => Ok(None),
             Some(web) => {
-                let result = blocking(move || web.reload(who))
-                    .await
-                    .unwrap_or_else(|why| {
-                        Err(vec![format!("reloading the web configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")])
-                    });
+                let result = match blocking(move || web.reload(who)).await {
+                    Ok(result) => result.map_err(|e| e.problems()),
+                    Err(why) => Err(vec![format!("reloading the web configuration failed unexpectedly: {why}; this is a bug in certwatch, please report it")]),
+                };
                 self.exporter.web_config_loaded(result.is_ok());
                 result
                     .map(|()| Some("web configuration reloaded".to_owned()))
@@ -318,9 +383,30 @@ impl Reloader {
         }
     }
 
+    /// Looks at the watched files (on the blocking pool): the files that changed,
+    /// when a reload is due.
+    async fn look(&mut self) -> Option<Vec<PathBuf>> {
+        let (base, full) = self.watch.as_mut()?.next_look();
+        let (now, base) = blocking(move || (base.refresh(full), base)).await.ok()?;
+        let same = now.replaced_unchanged(&base);
+        if !same.is_empty() {
+            let same: Vec<String> = same.iter().map(|p| p.display().to_string()).collect();
+            tracing::debug!(files = ?same, "--config.auto-reload: replaced with the same content; nothing to reload");
+        }
+        self.watch.as_mut()?.saw(now)
+    }
+
     async fn reload_config(&mut self, who: Trigger) -> Result<String, String> {
         let source = self.config_source.clone();
-        let config = match blocking(move || source.load()).await {
+        let watched = self.watch.as_ref().map(|_| self.watched_paths());
+        let loaded = blocking(move || source.load_watched(watched)).await;
+        if let (Some(watch), Ok((result, Some(files)))) = (self.watch.as_mut(), &loaded) {
+            match result {
+                Ok(_) => watch.loaded(files.clone()),
+                Err(_) => watch.failed(files.clone()),
+            }
+        }
+        let config = match loaded.map(|(config, _)| config) {
             Ok(Ok(config)) => config,
             Ok(Err(error)) => return Err(self.failed(who, error.problems())),
             Err(why) => {
@@ -360,6 +446,21 @@ impl Reloader {
         ))
     }
 
+    /// The files the running configuration was read from.
+    fn watched_paths(&self) -> Vec<PathBuf> {
+        let running = self
+            .config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut paths: Vec<PathBuf> = match &self.config_source {
+            ConfigSource::File(path) => vec![path.clone()],
+            ConfigSource::Defaults => Vec::new(),
+        };
+        paths.extend(running.files());
+        paths
+    }
+
     /// Reports a failed reload everywhere; the problems, one per line.
     fn failed(&self, who: Trigger, problems: Vec<String>) -> String {
         self.exporter.reload_failed();
@@ -368,6 +469,17 @@ impl Reloader {
         }
         audit::config_reload_failed(who, &problems);
         problems.join("\n")
+    }
+}
+
+/// The next tick of `looks`; never, without `--config.auto-reload`.
+async fn next_look(looks: &mut Option<tokio::time::Interval>) -> Option<()> {
+    match looks {
+        Some(looks) => {
+            looks.tick().await;
+            Some(())
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Trigger {
     Http(SocketAddr),
     /// A watched file (the web configuration, a certificate, a key or a CA) changed.
     FileChange,
+    /// `--config.auto-reload` saw the configuration file, or a file it names, change.
+    AutoReload,
 }
 
 impl fmt::Display for Trigger {
@@ -38,6 +40,7 @@ impl fmt::Display for Trigger {
             Trigger::Signal => f.write_str("SIGHUP"),
             Trigger::Http(client) => write!(f, "{client}"),
             Trigger::FileChange => f.write_str("file change"),
+            Trigger::AutoReload => f.write_str("config.auto-reload"),
         }
     }
 }

@@ -175,17 +175,22 @@ pub struct CertInfo {
 /// The public key type and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyInfo {
-    /// `RSA`, `ECDSA`, `Ed25519`, `Ed448`, `DSA` or `unknown`.
+    /// `RSA`, `RSA-PSS`, `ECDSA`, `Ed25519`, `Ed448`, `DSA` or `unknown`.
     pub algorithm: &'static str,
     /// The size in bits, when known.
     pub bits: Option<u32>,
 }
 
 impl KeyInfo {
+    /// Whether this is an RSA key (an RSA-PSS one included).
+    pub fn is_rsa(self) -> bool {
+        matches!(self.algorithm, "RSA" | "RSA-PSS")
+    }
+
     /// Whether browsers would refuse the key as too weak.
     pub fn is_weak(self) -> bool {
         match (self.algorithm, self.bits) {
-            ("RSA", Some(bits)) => bits < 2048,
+            ("RSA" | "RSA-PSS", Some(bits)) => bits < 2048,
             ("ECDSA", Some(bits)) => bits < 224,
             ("DSA", _) => true,
             _ => false,
@@ -311,6 +316,15 @@ fn key_info(cert: &X509Certificate<'_>) -> KeyInfo {
             bits: Some(significant_bits(y)),
         },
         _ => match spki.algorithm.algorithm.to_id_string().as_str() {
+            // RSASSA-PSS (RFC 4055): an RSAPublicKey restricted to PSS signatures.
+            "1.2.840.113549.1.1.10" => KeyInfo {
+                algorithm: "RSA-PSS",
+                bits: x509_parser::public_key::RSAPublicKey::from_der(
+                    &spki.subject_public_key.data,
+                )
+                .ok()
+                .map(|(_, rsa)| significant_bits(rsa.modulus)),
+            },
             "1.3.101.112" => KeyInfo {
                 algorithm: "Ed25519",
                 bits: Some(256),

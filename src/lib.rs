@@ -18,9 +18,10 @@
 //!   process's.
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
 //!   [`probe`] ([`probe::resolve`], [`probe::connect`], [`probe::starttls`],
-//!   [`probe::tls`], then [`cert`] parses the chain and [`probe::verify`] judges it,
-//!   giving a [`probe::outcome::ProbeOutcome`]); certwatch's own serving certificate
-//!   is [`web::self_cert`].
+//!   [`probe::tls`], or [`probe::legacy`]'s second hello for a server only older TLS
+//!   reaches, then [`cert`] parses the chain, [`probe::verify`] judges it and
+//!   [`probe::hygiene`] lists its issues, giving a [`probe::outcome::ProbeOutcome`]);
+//!   certwatch's own serving certificate is [`web::self_cert`].
 //! - [`store`] keeps the latest observation per source, and the probe counters.
 //! - [`metrics`] prepares each entry's series once (the collector owns that cache) and
 //!   renders them at scrape time; [`http`] serves them within a memory budget and a

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use crate::cert::{list_item, rfc3339 as date, NO_WELL_DEFINED_EXPIRATION};
-use crate::config::TargetSpec;
+use crate::config::{PromDuration, TargetSpec};
 use crate::metrics::collector::unix_seconds;
 use crate::printable::Printable;
 use crate::probe::outcome::{AddressOutcome, ProbeOutcome, Verdict};
@@ -176,6 +176,25 @@ fn address_text(
             );
         }
     }
+    if let Some(legacy) = &address.legacy {
+        let _ = writeln!(
+            out,
+            "Legacy TLS:   only a legacy hello reaches it: the server chose {}, {}",
+            legacy.version, legacy.cipher
+        );
+    }
+    if let Some(cut) = &address.chain_cut {
+        let _ = writeln!(
+            out,
+            "Chain:        cut after {} certificates: {}",
+            cut.kept,
+            Printable(&cut.detail)
+        );
+    }
+    if !address.chain_issues.is_empty() {
+        let issues: Vec<&str> = address.chain_issues.iter().map(|i| i.as_label()).collect();
+        let _ = writeln!(out, "Chain issues: {}", issues.join(", "));
+    }
     match &address.verdict {
         Some(Verdict::Verified { .. }) => {
             let _ = writeln!(out, "Verified:     yes");
@@ -189,7 +208,11 @@ fn address_text(
             );
         }
         None => {
-            let _ = writeln!(out, "Verified:     no certificate was presented");
+            let why = match &address.handshake {
+                Ok(_) => "the server presented no certificate",
+                Err(_) => "no certificate arrived (see the handshake above)",
+            };
+            let _ = writeln!(out, "Verified:     no, {why}");
         }
     }
     if let Some(Limit {
@@ -261,6 +284,18 @@ fn address_text(
                     "  Signature:  {}",
                     Printable(&info.signature_algorithm)
                 );
+                let weak: Vec<&str> = address
+                    .weaknesses
+                    .iter()
+                    .filter(|(d, _)| *d == depth)
+                    .map(|(_, w)| w.as_label())
+                    .collect();
+                if !weak.is_empty() {
+                    let _ = writeln!(out, "  Weaknesses: {}", weak.join(", "));
+                }
+                if !address.counts_for_expiry(depth) {
+                    let _ = writeln!(out, "  Not on the verified path: its expiry does not count");
+                }
             }
         }
         let _ = writeln!(out, "  SHA-256:    {}", cert.fingerprint_sha256);
@@ -281,11 +316,65 @@ pub fn json(
         .map(|a| address_json(a, thresholds, now))
         .collect();
     json!({
+        "schema_version": JSON_SCHEMA_VERSION,
         "status": worst.label(),
         "exit_code": worst.code(),
         "target": spec.name,
         "server_name": spec.server_name.to_string(),
+        "checked_at": date(unix_seconds(now).floor() as i64),
+        "checked_at_unix": unix_seconds(now).floor() as i64,
+        "thresholds": thresholds_json(thresholds),
         "addresses": addresses,
+    })
+}
+
+/// The version of the `check --json` document. It grows when a key is added and
+/// changes when one is removed or changes meaning; 1 is the first versioned document
+/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+fn thresholds_json(thresholds: Thresholds) -> Value {
+    let duration = |d: std::time::Duration| {
+        json!({
+            "duration": PromDuration::from_duration(d).to_string(),
+            "seconds": d.as_secs_f64(),
+            "days": d.as_secs_f64() / 86_400.0,
+        })
+    };
+    json!({
+        "warning": duration(thresholds.warning),
+        "critical": duration(thresholds.critical),
+    })
+}
+
+/// The text a Nagios plugin prints when it cannot run: the status line
+/// `CERTWATCH UNKNOWN - <problem>`, then `details` as its long output. A `|` would
+/// start performance data, so it is escaped.
+pub fn unknown_text(problem: &str, details: &[&str]) -> String {
+    let mut out = format!(
+        "CERTWATCH UNKNOWN - {}\n",
+        Printable(problem).to_string().replace('|', "\\u{7c}")
+    );
+    for line in details {
+        let _ = writeln!(
+            out,
+            "{}",
+            Printable(line).to_string().replace('|', "\\u{7c}")
+        );
+    }
+    out
+}
+
+/// The JSON document of a check that could not run: status UNKNOWN, exit code 3, and
+/// the problem, checked at `now`.
+pub fn unknown_json(problem: &str, now: SystemTime) -> Value {
+    json!({
+        "schema_version": JSON_SCHEMA_VERSION,
+        "status": Status::Unknown.label(),
+        "exit_code": Status::Unknown.code(),
+        "checked_at": date(unix_seconds(now).floor() as i64),
+        "checked_at_unix": unix_seconds(now).floor() as i64,
+        "error": problem,
     })
 }
 
@@ -329,9 +418,15 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
     });
     let handshake = match &address.handshake {
         Ok(tls) => json!({ "ok": true, "version": tls.version, "cipher": tls.cipher }),
-        Err(f) => {
-            json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail })
-        }
+        Err(f) => match &address.legacy {
+            Some(legacy) => {
+                json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail,
+                    "legacy_only": true, "version": legacy.version, "cipher": legacy.cipher })
+            }
+            None => {
+                json!({ "ok": false, "stage": f.kind.stage().as_label(), "reason": f.kind.reason_label(), "detail": f.detail })
+            }
+        },
     };
     let verification = match &address.verdict {
         Some(Verdict::Verified { .. }) => json!({ "verified": true }),
@@ -355,6 +450,7 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
                 "dns_names": info.dns_names,
                 "ip_addresses": info.ip_addresses,
                 "not_before": date(info.not_before),
+                "not_before_unix": info.not_before,
                 "not_after": date(info.not_after),
                 "not_after_unix": info.not_after,
                 "days_left": (info.not_after as f64 - now) / 86_400.0,
@@ -362,6 +458,8 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
                 "key_bits": info.key.bits,
                 "signature_algorithm": info.signature_algorithm,
                 "fingerprint_sha256": cert.fingerprint_sha256,
+                "on_verified_path": address.counts_for_expiry(depth) && address.verified(),
+                "weaknesses": address.weaknesses.iter().filter(|(d, _)| *d == depth).map(|(_, w)| w.as_label()).collect::<Vec<_>>(),
             }),
             Err(e) => {
                 json!({ "depth": depth, "error": e.to_string(), "fingerprint_sha256": cert.fingerprint_sha256 })
@@ -375,6 +473,8 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
         "limit": limit,
         "handshake": handshake,
         "verification": verification,
+        "chain_issues": address.chain_issues.iter().map(|i| i.as_label()).collect::<Vec<_>>(),
+        "chain_cut": address.chain_cut.as_ref().map(|c| json!({ "kept": c.kept, "detail": c.detail })),
         "chain": chain,
     })
 }

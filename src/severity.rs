@@ -6,9 +6,11 @@
 //! certificate whose notAfter comes first among those that count. Which count follows
 //! CONTRACT Part II section 8: when the chain verifies, the leaf and the verified path
 //! up to and including the trust anchor (the path's earliest notAfter is
-//! [`Verdict::Verified::path_not_after`], so an extra presented certificate the path
-//! does not use, such as an expired cross-signed root, does not page); when it does
-//! not, every presented certificate.
+//! [`Verdict::Verified::path_not_after`], its presented certificates
+//! [`Verdict::Verified::path`], so an extra presented certificate the path does not
+//! use, such as an expired cross-signed root, does not page); when it does not, every
+//! presented certificate. A legacy-only server (contract section 9) is judged by the
+//! chain the legacy hello read, and is at least a warning.
 //!
 //! Pure: no I/O, `now` is an input. Formatting the judgement for a terminal or a page
 //! (escaping the subject it names) is the caller's.
@@ -88,6 +90,10 @@ pub enum Reason {
     ExpiresWithinCritical,
     /// The limit is less than [`Thresholds::warning`] away (warning).
     ExpiresWithinWarning,
+    /// The limit is far enough away, but only the legacy second hello reached the
+    /// server: it speaks only TLS 1.0/1.1, or only suites, groups or schemes modern
+    /// clients lack (warning).
+    LegacyOnly,
     /// The limit is far enough away (ok).
     Valid,
 }
@@ -161,6 +167,10 @@ impl fmt::Display for Judgement<'_> {
                 write!(f, "certificate {depth} cannot be read")?;
                 false
             }
+            Reason::LegacyOnly => {
+                f.write_str("only a legacy TLS hello reaches the server")?;
+                false
+            }
             Reason::Expired
             | Reason::ExpiresWithinCritical
             | Reason::ExpiresWithinWarning
@@ -204,14 +214,17 @@ pub fn judge<'a>(
 ) -> Judgement<'a> {
     let limit = limit(address, unix_seconds(now));
     let unreadable = address.chain.iter().position(|c| c.info.is_err());
+    // A legacy-only server completed no modern handshake, but its chain was read: it
+    // is judged by its chain, and is at least a warning.
+    let reached = address.handshake.is_ok() || address.legacy_only();
     let failure = match (&address.handshake, &address.verdict) {
-        (Err(failure), _) => Some(Reason::HandshakeFailed(failure.kind)),
-        (Ok(_), Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
-        (Ok(_), _) if address.chain.is_empty() => Some(Reason::NoCertificate),
-        (Ok(_), _) if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
+        (Err(failure), _) if !reached => Some(Reason::HandshakeFailed(failure.kind)),
+        (_, Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
+        _ if address.chain.is_empty() => Some(Reason::NoCertificate),
+        _ if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
             depth: unreadable.unwrap_or(0),
         }),
-        (Ok(_), _) => None,
+        _ => None,
     };
     if let Some(reason) = failure {
         return Judgement {
@@ -230,6 +243,7 @@ pub fn judge<'a>(
         }
         _ => match unreadable {
             Some(depth) => (Severity::Warning, Reason::Unreadable { depth }),
+            None if address.legacy_only() => (Severity::Warning, Reason::LegacyOnly),
             None => (Severity::Ok, Reason::Valid),
         },
     };
@@ -252,11 +266,14 @@ fn limit(address: &AddressOutcome, now: f64) -> Option<Limit<'_>> {
         )
     };
     let (holder, not_after) = match &address.verdict {
-        Some(Verdict::Verified { path_not_after }) => {
-            // Every certificate of the path has a notAfter at or after the path's
-            // first, so the presented one that has exactly it is on the path (or, if
-            // an unused one shares it to the second, names the same date).
+        Some(Verdict::Verified {
+            path_not_after,
+            path,
+        }) => {
+            // The presented certificate of the path with the path's first notAfter;
+            // none when the trust anchor (not presented) sets it.
             let holder = readable()
+                .filter(|(depth, _)| path.contains(depth))
                 .find(|(_, info)| info.not_after == *path_not_after)
                 .map_or(Holder::TrustAnchor, |(depth, info)| Holder::Presented {
                     depth,
@@ -359,10 +376,12 @@ pub(crate) mod fixtures {
         ))
     }
 
-    /// The chain verified, its path ending at `path_days` after [`NOW`].
+    /// The chain verified, its path (the leaf and the next two presented
+    /// certificates) ending at `path_days` after [`NOW`].
     pub fn verified(path_days: f64) -> Option<Verdict> {
         Some(Verdict::Verified {
             path_not_after: NOW + (path_days * 86_400.0) as i64,
+            path: vec![0, 1, 2],
         })
     }
 
@@ -380,6 +399,10 @@ pub(crate) mod fixtures {
             handshake,
             chain,
             verdict,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }
     }
 }
@@ -388,7 +411,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use crate::probe::outcome::{ConnectReason, FailureKind};
+    use crate::probe::outcome::{ConnectReason, Failure, FailureKind, TlsParams};
 
     const T: Thresholds = Thresholds::DEFAULT;
 
@@ -561,6 +584,71 @@ mod tests {
         assert_eq!(j.severity, Severity::Critical);
         assert_eq!(j.limit.map(|l| l.holder), Some(Holder::TrustAnchor));
         assert_eq!(j.to_string(), "the trust anchor expires in 5.0 days");
+    }
+
+    #[test]
+    fn the_holder_is_named_from_the_path_not_from_an_unused_certificate_of_the_same_date() {
+        // An unused extra at depth 1 expires the same second as the path's
+        // intermediate at depth 2: the one on the path is named.
+        let mut a = address(
+            tls(),
+            vec![
+                cert("CN=leaf", 60.0),
+                cert("CN=stray", 10.0),
+                cert("CN=inter on the path", 10.0),
+            ],
+            None,
+        );
+        a.verdict = Some(Verdict::Verified {
+            path_not_after: NOW + 10 * 86_400,
+            path: vec![0, 2],
+        });
+        let j = judge(&a, T, now());
+        assert_eq!(
+            j.limit.map(|l| l.holder),
+            Some(Holder::Presented {
+                depth: 2,
+                subject: "CN=inter on the path"
+            })
+        );
+    }
+
+    #[test]
+    fn a_legacy_only_server_is_judged_by_its_chain_and_is_at_least_a_warning() {
+        use crate::probe::outcome::HandshakeReason;
+        let modern = Err(Failure::new(
+            FailureKind::Handshake(HandshakeReason::ProtocolVersion),
+            "protocol_version alert",
+        ));
+        let mut a = address(
+            modern.clone(),
+            vec![cert("CN=idrac", 200.0)],
+            verified(200.0),
+        );
+        a.legacy = Some(TlsParams {
+            version: "TLSv1.0",
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        });
+        let j = judge(&a, T, now());
+        assert_eq!(
+            (j.severity, j.reason),
+            (Severity::Warning, Reason::LegacyOnly)
+        );
+        assert_eq!(
+            j.to_string(),
+            "only a legacy TLS hello reaches the server; certificate 0 (CN=idrac) expires in 200.0 days"
+        );
+        // Its expiry still makes it critical.
+        let mut soon = address(modern.clone(), vec![cert("CN=idrac", 3.0)], verified(3.0));
+        soon.legacy = a.legacy;
+        let j = judge(&soon, T, now());
+        assert_eq!(
+            (j.severity, j.reason),
+            (Severity::Critical, Reason::ExpiresWithinCritical)
+        );
+        // Without the legacy chain, the modern failure is what counts.
+        let failed = address(modern, vec![], None);
+        assert_eq!(judge(&failed, T, now()).severity, Severity::Critical);
     }
 
     #[test]

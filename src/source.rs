@@ -122,4 +122,22 @@ fn log_address(target: &str, address: &AddressOutcome) {
         ),
         (Ok(_), _) => tracing::debug!(target = target, ip, "probe succeeded"),
     }
+    if let Some(legacy) = &address.legacy {
+        tracing::warn!(
+            target = target,
+            ip,
+            version = legacy.version,
+            cipher = legacy.cipher,
+            "only the legacy hello reached the server; its chain was read from the legacy handshake"
+        );
+    }
+    if let Some(cut) = &address.chain_cut {
+        tracing::warn!(
+            target = target,
+            ip,
+            kept = cut.kept,
+            detail = %Printable(&cut.detail),
+            "the presented chain is longer than certwatch keeps: cut"
+        );
+    }
 }

@@ -73,6 +73,7 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
             Reason::Expired => "expired",
             Reason::ExpiresWithinCritical => "expiring soon",
             Reason::ExpiresWithinWarning => "expiring",
+            Reason::LegacyOnly => "legacy TLS only",
             Reason::Valid => "ok",
         };
         let days = line

@@ -11,7 +11,7 @@
 //! count when it is seen again, and a counter never goes backwards. Formatting and time
 //! are the readers' concern.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -77,9 +77,15 @@ pub struct Store {
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: BTreeMap<String, Arc<Entry>>,
-    counters: HashMap<String, Counters>,
+    slots: BTreeMap<String, Slot>,
     seq: u64,
+}
+
+/// A source's latest entry and its counters, kept together under its name.
+#[derive(Debug)]
+struct Slot {
+    entry: Arc<Entry>,
+    counters: Counters,
 }
 
 /// The counts of one target's addresses, with when each was last seen.
@@ -87,6 +93,17 @@ struct Inner {
 struct Counters(Vec<(Option<IpAddr>, Counts, u64)>);
 
 impl Counters {
+    /// Counts every probe of `observation`; the counts of each address, in order.
+    fn count_all(&mut self, observation: &Observation, seq: u64) -> Box<[Counts]> {
+        match observation {
+            Observation::Endpoint { outcome, .. } => outcome
+                .addresses
+                .iter()
+                .map(|a| self.count(a.ip, a.success(), seq))
+                .collect(),
+        }
+    }
+
     fn count(&mut self, ip: Option<IpAddr>, success: bool, seq: u64) -> Counts {
         let index = match self.0.iter().position(|(known, _, _)| *known == ip) {
             Some(i) => i,
@@ -127,44 +144,51 @@ impl Store {
         }
         inner.seq += 1;
         let seq = inner.seq;
+        if let Some(slot) = inner.slots.get_mut(observation.name()) {
+            let counts = slot.counters.count_all(&observation, seq);
+            slot.entry = Arc::new(Entry {
+                observation,
+                seq,
+                counts,
+            });
+            return Some(slot.entry.clone());
+        }
+        let mut counters = Counters::default();
+        let counts = counters.count_all(&observation, seq);
         let name = observation.name().to_owned();
-        let counts = match &observation {
-            Observation::Endpoint { outcome, .. } => {
-                let counters = inner.counters.entry(name.clone()).or_default();
-                outcome
-                    .addresses
-                    .iter()
-                    .map(|a| counters.count(a.ip, a.success(), seq))
-                    .collect()
-            }
-        };
         let entry = Arc::new(Entry {
             observation,
             seq,
             counts,
         });
-        inner.entries.insert(name, entry.clone());
+        inner.slots.insert(
+            name,
+            Slot {
+                entry: entry.clone(),
+                counters,
+            },
+        );
         Some(entry)
     }
 
     /// The entry of `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Entry>> {
-        self.read().entries.get(name).cloned()
+        self.read().slots.get(name).map(|slot| slot.entry.clone())
     }
 
     /// Every entry, by name.
     pub fn snapshot(&self) -> Vec<Arc<Entry>> {
-        self.read().entries.values().cloned().collect()
+        self.read()
+            .slots
+            .values()
+            .map(|slot| slot.entry.clone())
+            .collect()
     }
 
     /// Drops the entries and counts of every source whose name is not in `names`.
     pub fn retain(&self, names: &HashSet<&str>) {
-        let mut inner = self.write();
-        inner
-            .entries
-            .retain(|name, _| names.contains(name.as_str()));
-        inner
-            .counters
+        self.write()
+            .slots
             .retain(|name, _| names.contains(name.as_str()));
     }
 

@@ -230,6 +230,10 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             }),
             chain,
             verdict: Some(verdict),
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }],
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))
@@ -288,7 +292,7 @@ proptest! {
         let server_name = ServerName::try_from(name).expect("a name");
         let verdict = verify_chain(&ders, &parsed, &server_name, &c.trust, now());
         match &verdict {
-            Verdict::Verified { path_not_after } => {
+            Verdict::Verified { path_not_after, .. } => {
                 prop_assert_eq!(&chain[0], &c.chain[0], "a leaf the CA did not sign verified");
                 prop_assert_eq!(*path_not_after, c.leaf_validity.1);
                 prop_assert!(name != "elsewhere.example");
@@ -331,7 +335,7 @@ proptest! {
         let server_name = ServerName::try_from("www.example.org").expect("a name");
         let verdict = verify_chain(&ders, &parsed, &server_name, &c.trust, clock);
         let reason = match &verdict {
-            Verdict::Verified { path_not_after } => {
+            Verdict::Verified { path_not_after, .. } => {
                 prop_assert_eq!(*path_not_after, not_after);
                 None
             }

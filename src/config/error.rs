@@ -136,6 +136,14 @@ pub enum SettingError {
         /// The interval.
         interval: PromDuration,
     },
+    /// `thresholds.critical` above `thresholds.warning`.
+    #[error("thresholds.critical ({critical}) is longer than thresholds.warning ({warning}): a certificate would be critical before it is a warning; lower critical or raise warning")]
+    ThresholdsInverted {
+        /// The warning threshold.
+        warning: PromDuration,
+        /// The critical threshold.
+        critical: PromDuration,
+    },
     /// Only one of `client_cert_file` and `client_key_file`.
     #[error("client_cert_file and client_key_file go together: set both or neither")]
     ClientPairIncomplete,

@@ -27,8 +27,8 @@ pub(crate) use locate::Positions;
 pub use resolve::{AllowRule, ProbeLimits, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
-    Address, AddressProblem, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls,
-    TlsName, Trust, ValueError, XmppDomain,
+    Address, AddressProblem, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode,
+    StartTls, TlsName, Trust, ValueError, XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.
@@ -90,6 +90,27 @@ pub struct Config {
     /// Limits on `GET /probe`.
     pub probe_limits: ProbeLimits,
     resolver: resolve::Resolver,
+    /// `thresholds:`, for the status page.
+    pub thresholds: ExpiryThresholds,
+}
+
+/// When a certificate that counts becomes a warning or critical (`thresholds:`).
+/// Plain durations: `severity::Thresholds` is built from them where it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryThresholds {
+    /// A warning below this.
+    pub warning: Duration,
+    /// Critical below this.
+    pub critical: Duration,
+}
+
+impl ExpiryThresholds {
+    /// 21 days and 7 days: the status page's, `check --warn/--crit`'s and the shipped
+    /// rules' and dashboard's numbers.
+    pub const DEFAULT: ExpiryThresholds = ExpiryThresholds {
+        warning: Duration::from_secs(21 * 86_400),
+        critical: Duration::from_secs(7 * 86_400),
+    };
 }
 
 impl Config {
@@ -119,6 +140,13 @@ impl Config {
     pub fn empty() -> Config {
         Config::from_yaml("{}", "built-in", Path::new("."))
             .expect("the empty configuration is valid")
+    }
+
+    /// The files this configuration read besides itself: every PEM file it named
+    /// (CA, client certificate and key), as found from the current directory. What
+    /// `--config.auto-reload` watches with the file itself.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.resolver.files()
     }
 
     /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe`),

@@ -18,14 +18,15 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{ConfigError, Problem, SettingError};
 use super::locate::Positions;
-use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawTls};
+use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls};
 use super::types::{
-    Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
+    Address, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls,
+    TlsName, Trust,
 };
 use super::{
-    Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_TIMEOUT,
-    MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND, MAX_TIMEOUT,
-    MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
+    Config, ExpiryThresholds, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN,
+    DEFAULT_TIMEOUT, MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND,
+    MAX_TIMEOUT, MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
 };
 use crate::fileread::{self, PemError};
 use crate::trust::{
@@ -62,6 +63,13 @@ pub struct TargetSpec {
     /// The trust anchors and client identity, as loaded; shared by every target with
     /// the same TLS settings.
     pub tls: Arc<TlsMaterial>,
+    /// Which key type's signature schemes and suites are offered.
+    pub key_type: KeyType,
+    /// Whether SNI is sent.
+    pub sni: bool,
+    /// Whether the legacy second hello is sent when the modern handshake fails on the
+    /// version or finds nothing in common.
+    pub legacy: Legacy,
 }
 
 impl TargetSpec {
@@ -80,6 +88,9 @@ impl TargetSpec {
             && self.timeout == other.timeout
             && self.labels == other.labels
             && self.tls.id() == other.tls.id()
+            && self.key_type == other.key_type
+            && self.sni == other.sni
+            && self.legacy == other.legacy
     }
 }
 
@@ -276,6 +287,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         problems,
     );
     let probe_limits = probe_limits(raw.probe.unwrap_or_default(), problems);
+    let thresholds = thresholds(raw.thresholds.unwrap_or_default(), problems);
 
     let mut resolver = Resolver {
         defaults: raw.defaults,
@@ -325,7 +337,33 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         targets,
         probe_limits,
         resolver,
+        thresholds,
     }
+}
+
+fn thresholds(raw: RawThresholds, problems: &mut Problems) -> ExpiryThresholds {
+    let warning = raw
+        .warning
+        .map_or(ExpiryThresholds::DEFAULT.warning, |d| d.get());
+    let critical = raw
+        .critical
+        .map_or(ExpiryThresholds::DEFAULT.critical, |d| d.get());
+    if critical > warning {
+        let at = if raw.critical.is_some() {
+            "thresholds.critical"
+        } else {
+            "thresholds.warning"
+        };
+        problems.add(
+            at,
+            SettingError::ThresholdsInverted {
+                warning: PromDuration::from_duration(warning),
+                critical: PromDuration::from_duration(critical),
+            },
+        );
+        return ExpiryThresholds::DEFAULT;
+    }
+    ExpiryThresholds { warning, critical }
 }
 
 /// Adds a problem at `setting` unless `1 <= value <= max`.
@@ -688,6 +726,14 @@ impl Resolver {
             .clone()
     }
 
+    /// Every PEM file read, sorted.
+    pub(super) fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.certs.keys().chain(self.keys.keys()).cloned().collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
     /// The spec of an ad-hoc probe (`GET /probe`), with the TLS material loaded with
     /// the configuration: no file is read.
     pub(super) fn adhoc(
@@ -801,6 +847,9 @@ fn spec(
         timeout,
         labels,
         tls: material?,
+        key_type: settings.key_type.unwrap_or(KeyType::Any),
+        sni: settings.sni.unwrap_or(true),
+        legacy: settings.legacy.unwrap_or(Legacy::On),
     })
 }
 
@@ -865,6 +914,75 @@ mod tests {
     fn accepted(yaml: &str) {
         let found = problems(yaml);
         assert!(found.is_empty(), "{yaml}: {found:#?}");
+    }
+
+    #[test]
+    fn key_type_sni_and_legacy_resolve_target_over_module_over_defaults() {
+        let yaml = "defaults:\n  sni: false\n  legacy: off\nmodules:\n  rsa:\n    key_type: rsa\n    legacy: on\ntargets:\n  - {address: \"127.0.0.1:1\", name: plain}\n  - {address: \"127.0.0.1:2\", name: via-module, module: rsa}\n  - {address: \"127.0.0.1:3\", name: own, module: rsa, key_type: ecdsa, sni: true}\n";
+        let config = resolve(yaml, "c.yml", Path::new(".")).expect("valid");
+        let got: Vec<(&str, KeyType, bool, Legacy)> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.key_type, t.sni, t.legacy))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plain", KeyType::Any, false, Legacy::Off),
+                ("via-module", KeyType::Rsa, false, Legacy::On),
+                ("own", KeyType::Ecdsa, true, Legacy::On),
+            ]
+        );
+        let built_in = resolve(
+            "targets:\n  - {address: \"127.0.0.1:1\"}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let t = &built_in.targets[0];
+        assert_eq!(
+            (t.key_type, t.sni, t.legacy),
+            (KeyType::Any, true, Legacy::On)
+        );
+        assert!(!t.same_probe(&config.targets[0]));
+        refused("defaults:\n  key_type: dsa\n", "2:13", "key_type");
+        refused("defaults:\n  legacy: maybe\n", "2:11", "legacy");
+        refused("defaults:\n  sni: sometimes\n", "2:8", "sni");
+    }
+
+    #[test]
+    fn thresholds_default_to_21_and_7_days_and_critical_may_not_pass_warning() {
+        let config = resolve("{}", "c.yml", Path::new(".")).expect("valid");
+        assert_eq!(config.thresholds, ExpiryThresholds::DEFAULT);
+        assert_eq!(
+            ExpiryThresholds::DEFAULT.warning,
+            Duration::from_secs(21 * 86_400)
+        );
+        let config = resolve(
+            "thresholds: {warning: 30d, critical: 10d}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.thresholds,
+            ExpiryThresholds {
+                warning: Duration::from_secs(30 * 86_400),
+                critical: Duration::from_secs(10 * 86_400)
+            }
+        );
+        accepted("thresholds: {warning: 7d, critical: 7d}\n");
+        refused(
+            "thresholds:\n  critical: 30d\n",
+            "2:13",
+            "thresholds.critical (30d) is longer than thresholds.warning (21d)",
+        );
+        refused(
+            "thresholds:\n  warning: 1d\n",
+            "2:12",
+            "thresholds.critical (7d) is longer than thresholds.warning (1d)",
+        );
+        refused("thresholds:\n  often: 1d\n", "2:3", "unknown field");
     }
 
     #[test]

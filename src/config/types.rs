@@ -568,6 +568,31 @@ keyword_enum!(
     }
 );
 
+keyword_enum!(
+    /// Which certificate to ask a server for: one with two (RSA and ECDSA) presents
+    /// the one that matches the signature schemes and suites offered.
+    KeyType, "key_type" {
+        /// Every scheme and suite.
+        Any = "any",
+        /// Only an RSA key's (RSA-PSS included).
+        Rsa = "rsa",
+        /// Only an EC key's (ECDSA, EdDSA).
+        Ecdsa = "ecdsa",
+    }
+);
+
+keyword_enum!(
+    /// Whether the legacy second hello is sent when the modern handshake cannot reach
+    /// a TLS 1.0-1.2 server.
+    Legacy, "legacy" {
+        /// Send it when the modern handshake fails on the version or finds nothing in
+        /// common.
+        On = "on",
+        /// Never.
+        Off = "off",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

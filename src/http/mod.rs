@@ -101,9 +101,14 @@ async fn metrics(
 }
 
 async fn status_page(State(state): State<HttpState>) -> Html<String> {
+    let configured = state.config().thresholds;
+    let thresholds = crate::severity::Thresholds {
+        warning: configured.warning,
+        critical: configured.critical,
+    };
     Html(status::render(
         &state.store.snapshot(),
-        crate::severity::Thresholds::DEFAULT,
+        thresholds,
         SystemTime::now(),
     ))
 }

@@ -5,6 +5,10 @@
 //! within one deadline: the scrape timeout Prometheus sends, minus a margin for the
 //! answer, or the module's `timeout` when it sends none. No slot in time is a 503, so
 //! the client gets an answer before it gives up, never after.
+//!
+//! With `debug=true` the answer is text, as blackbox_exporter's: the probe's
+//! transcript (`probe::transcript`: every address, connect, line of the STARTTLS
+//! dialogue, the handshake, the certificates and the verdict), then the metrics.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
@@ -19,6 +23,7 @@ use super::{scrape_timeout, HttpState};
 use crate::audit;
 use crate::config::{Address, TlsName};
 use crate::metrics::{collector, CONTENT_TYPE};
+use crate::probe::transcript;
 use crate::probe_gate::ProbeGate;
 
 /// The query of `GET /probe`.
@@ -27,6 +32,8 @@ pub(super) struct ProbeQuery {
     target: Option<String>,
     module: Option<String>,
     server_name: Option<String>,
+    /// `true`: answer with the probe's transcript, then its metrics, as text.
+    debug: Option<String>,
 }
 
 /// Time kept back from the scrape timeout to write the answer.
@@ -60,6 +67,16 @@ pub(super) async fn probe(
             .into_response();
     }
     let bad = |message: String| (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
+    let debug = match query.debug.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return bad(format!(
+                "debug={:?} is neither true nor false",
+                crate::audit::clean(other)
+            ))
+        }
+    };
     let Some(target) = query.target.filter(|t| !t.is_empty()) else {
         return bad(
             "the `target` parameter is missing: use /probe?target=host:port[&module=NAME]".into(),
@@ -134,12 +151,34 @@ pub(super) async fn probe(
     spec.timeout = deadline
         .saturating_duration_since(Instant::now())
         .max(MIN_PROBE_TIME);
-    let outcome = tokio::select! {
-        outcome = crate::probe::run(&spec) => outcome,
+    let probe = async {
+        if debug {
+            let (outcome, transcript) = transcript::recorded(crate::probe::run(&spec)).await;
+            (outcome, Some(transcript))
+        } else {
+            (crate::probe::run(&spec).await, None)
+        }
+    };
+    let (outcome, transcript) = tokio::select! {
+        done = probe => done,
         () = state.shutdown.cancelled() => {
             return (StatusCode::SERVICE_UNAVAILABLE, "certwatch is shutting down\n").into_response();
         }
     };
-    let body = collector::render_outcome(&spec, &outcome, SystemTime::now());
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    let now = SystemTime::now();
+    let metrics = collector::render_outcome(&spec, &outcome, now);
+    match transcript {
+        None => ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics).into_response(),
+        Some(transcript) => {
+            // As blackbox_exporter's `debug=true`: the probe's log, then the metrics.
+            let body = format!(
+                "{}\n\nMetrics that would have been returned:\n{metrics}",
+                transcript.render(&spec, &outcome, now)
+            );
+            ([(header::CONTENT_TYPE, DEBUG_CONTENT_TYPE)], body).into_response()
+        }
+    }
 }
+
+/// The content type of a `debug=true` answer.
+pub const DEBUG_CONTENT_TYPE: &str = "text/plain; charset=utf-8";

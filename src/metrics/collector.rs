@@ -19,7 +19,9 @@ use super::names::*;
 use super::text::{push_label, Family, Value};
 use crate::cert::ParsedCert;
 use crate::config::TargetSpec;
-use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, Verdict};
+use crate::probe::outcome::{
+    AddressOutcome, ChainIssue, FailureKind, Phase, ProbeOutcome, Verdict, Weakness,
+};
 use crate::shared::Shared;
 use crate::store::{Counts, Entry, Observation};
 
@@ -62,6 +64,10 @@ struct Facts {
     verified_path_not_after: Option<i64>,
     successes: u64,
     failures: u64,
+    /// `certwatch_legacy_only`: known once the probe reached the handshake.
+    legacy_only: Option<bool>,
+    /// The chain issues, one bit per [`ChainIssue::ALL`] entry.
+    chain_issues: u8,
 }
 
 #[derive(Debug)]
@@ -73,6 +79,10 @@ struct Cert {
     info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
+    /// The weaknesses, one bit per [`Weakness::ALL`] entry.
+    weaknesses: u8,
+    /// Whether it is on the verified path; `None` when the chain does not verify.
+    on_path: Option<bool>,
 }
 
 /// `depth="N"` for the depths a chain can have.
@@ -93,6 +103,40 @@ const DEPTH_LABELS: [&str; crate::probe::tls::MAX_CHAIN_LEN] = [
     "depth=\"13\"",
     "depth=\"14\"",
     "depth=\"15\"",
+    "depth=\"16\"",
+    "depth=\"17\"",
+    "depth=\"18\"",
+    "depth=\"19\"",
+    "depth=\"20\"",
+    "depth=\"21\"",
+    "depth=\"22\"",
+    "depth=\"23\"",
+    "depth=\"24\"",
+    "depth=\"25\"",
+    "depth=\"26\"",
+    "depth=\"27\"",
+    "depth=\"28\"",
+    "depth=\"29\"",
+    "depth=\"30\"",
+    "depth=\"31\"",
+];
+/// `issue="…"`, in [`ChainIssue::ALL`] order.
+const ISSUE_LABELS: [&str; 6] = [
+    "issue=\"incomplete\"",
+    "issue=\"root_included\"",
+    "issue=\"out_of_order\"",
+    "issue=\"duplicate\"",
+    "issue=\"unrelated\"",
+    "issue=\"too_long\"",
+];
+/// `weakness="…"`, in [`Weakness::ALL`] order.
+const WEAKNESS_LABELS: [&str; 6] = [
+    "weakness=\"rsa_key_under_2048\"",
+    "weakness=\"ec_key_under_256\"",
+    "weakness=\"sha1_signature\"",
+    "weakness=\"md5_signature\"",
+    "weakness=\"lifetime_over_398_days\"",
+    "weakness=\"no_subject_alt_name\"",
 ];
 const PHASE_LABELS: [&str; 4] = [
     "phase=\"resolve\"",
@@ -133,36 +177,41 @@ impl PreparedTarget {
     }
 }
 
-/// Prepared series, kept per target until its store entry is replaced.
+/// Prepared series, kept per store entry until it is replaced.
+///
+/// Keyed by the entry's sequence number, which is unique, hashed by foldhash (a fast
+/// hash for integer keys); the map is rebuilt from each scrape's entries, which also
+/// forgets the entries replaced or removed since the last one.
 #[derive(Debug, Default)]
 pub struct Collector {
-    prepared: Mutex<HashMap<String, (u64, Arc<PreparedTarget>)>>,
+    prepared: Mutex<HashMap<u64, Arc<PreparedTarget>, foldhash::fast::FixedState>>,
 }
 
 impl Collector {
-    /// The prepared series of `entries` (a store snapshot), preparing
-    /// those whose entry is new and forgetting those of targets no longer stored.
+    /// The prepared series of `entries` (a store snapshot): those of entries seen at an
+    /// earlier scrape are reused, the others prepared now.
     pub fn prepare(&self, entries: &[Arc<Entry>]) -> Vec<Arc<PreparedTarget>> {
         let mut cache = self
             .prepared
             .lock()
             // Nothing panics while the lock is held; the map stays consistent.
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let prepared = entries
+        let mut missed = false;
+        let prepared: Vec<Arc<PreparedTarget>> = entries
             .iter()
-            .map(|entry| match cache.get(entry.name()) {
-                Some((seq, series)) if *seq == entry.seq => series.clone(),
-                _ => {
-                    let series = Arc::new(PreparedTarget::new(entry));
-                    cache.insert(entry.name().to_owned(), (entry.seq, series.clone()));
-                    series
-                }
+            .map(|entry| {
+                cache.get(&entry.seq).cloned().unwrap_or_else(|| {
+                    missed = true;
+                    Arc::new(PreparedTarget::new(entry))
+                })
             })
             .collect();
-        if cache.len() > entries.len() {
-            let stored: std::collections::HashSet<&str> =
-                entries.iter().map(|e| e.name()).collect();
-            cache.retain(|name, _| stored.contains(name.as_str()));
+        if missed || cache.len() != entries.len() {
+            *cache = entries
+                .iter()
+                .map(|e| e.seq)
+                .zip(prepared.iter().cloned())
+                .collect();
         }
         prepared
     }
@@ -184,14 +233,34 @@ impl Row {
             .chain
             .iter()
             .zip(DEPTH_LABELS)
-            .map(|(cert, depth)| Cert::new(depth, cert))
+            .enumerate()
+            .map(|(i, (cert, depth))| {
+                let mut cert = Cert::new(depth, cert);
+                cert.weaknesses = address
+                    .weaknesses
+                    .iter()
+                    .filter(|(d, _)| *d == i)
+                    .fold(0, |bits, (_, w)| bits | weakness_bit(*w));
+                cert.on_path = match &address.verdict {
+                    Some(Verdict::Verified { path, .. }) => Some(path.contains(&i)),
+                    _ => None,
+                };
+                cert
+            })
             .collect();
         let (verified, verify_reason, verified_path_not_after) = match &address.verdict {
             None => (None, None, None),
-            Some(Verdict::Verified { path_not_after }) => (Some(true), None, Some(*path_not_after)),
+            Some(Verdict::Verified { path_not_after, .. }) => {
+                (Some(true), None, Some(*path_not_after))
+            }
             Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label()), None),
         };
-        let tls = address.handshake.as_ref().ok().map(|tls| {
+        let failure = address.handshake.as_ref().err().map(|f| f.kind);
+        let legacy_only = match failure {
+            None | Some(FailureKind::Handshake(_)) => Some(address.legacy_only()),
+            Some(_) => None,
+        };
+        let tls = address.tls_params().map(|tls| {
             let mut pairs = String::new();
             push_label(&mut pairs, "version", tls.version);
             push_label(&mut pairs, "cipher", tls.cipher);
@@ -201,7 +270,7 @@ impl Row {
             handshake_ok: address.handshake_ok(),
             verified,
             verify_reason,
-            failure: address.handshake.as_ref().err().map(|f| f.kind),
+            failure,
             duration: address.duration.as_secs_f64(),
             phases: Phase::ALL.map(|p| address.phases.get(p).map(|d| d.as_secs_f64())),
             finished_at: unix_seconds(address.finished_at),
@@ -210,6 +279,11 @@ impl Row {
             verified_path_not_after,
             successes: counts.successes,
             failures: counts.failures,
+            legacy_only,
+            chain_issues: address
+                .chain_issues
+                .iter()
+                .fold(0, |bits, issue| bits | issue_bit(*issue)),
         };
         Self {
             labels: labels.into_boxed_str(),
@@ -228,8 +302,26 @@ impl Cert {
             info: info_labels(cert),
             not_before: parsed.map(|c| c.not_before),
             not_after: parsed.map(|c| c.not_after),
+            weaknesses: 0,
+            on_path: None,
         }
     }
+}
+
+/// The bit of `issue` in [`Facts::chain_issues`].
+fn issue_bit(issue: ChainIssue) -> u8 {
+    1 << ChainIssue::ALL
+        .iter()
+        .position(|i| *i == issue)
+        .expect("every issue is in ALL")
+}
+
+/// The bit of `weakness` in [`Cert::weaknesses`].
+fn weakness_bit(weakness: Weakness) -> u8 {
+    1 << Weakness::ALL
+        .iter()
+        .position(|w| *w == weakness)
+        .expect("every weakness is in ALL")
 }
 
 /// The identity labels of `cert`, built once per distinct certificate.
@@ -376,6 +468,8 @@ struct CertView {
     info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
+    weaknesses: u8,
+    on_path: Option<bool>,
 }
 
 /// The sizes of a frame's buffers.
@@ -428,6 +522,8 @@ impl Frame {
                 info: c.info.clone(),
                 not_before: c.not_before,
                 not_after: c.not_after,
+                weaknesses: c.weaknesses,
+                on_path: c.on_path,
             }));
             frame.rows.push(RowSpans {
                 labels,
@@ -558,6 +654,35 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
         f.sample(r.labels, &[RESULT_SUCCESS], Value::Int(i64::try_from(r.successes).unwrap_or(i64::MAX)));
         f.sample(r.labels, &[RESULT_FAILURE], Value::Int(i64::try_from(r.failures).unwrap_or(i64::MAX)));
     }),
+    // Chain and key hygiene, legacy-only endpoints (contract sections 8 and 9).
+    (LEGACY_ONLY, "gauge", "1 if only the legacy second hello (TLS 1.0-1.2, legacy suites, groups or schemes) reached the server.", |r, _, f| {
+        if let Some(legacy) = r.legacy_only {
+            f.sample(r.labels, &[], flag(legacy));
+        }
+    }),
+    (CHAIN_ISSUE_INFO, "gauge", "1 per issue of the presented chain: incomplete, root_included, out_of_order, duplicate, unrelated, too_long.", |r, _, f| {
+        for (i, label) in ISSUE_LABELS.iter().enumerate() {
+            if r.chain_issues & (1 << i) != 0 {
+                f.sample(r.labels, &[label], Value::Int(1));
+            }
+        }
+    }),
+    (CERT_WEAKNESS_INFO, "gauge", "1 per weakness of the presented certificate at depth.", |r, _, f| {
+        for cert in r.certs {
+            for (i, label) in WEAKNESS_LABELS.iter().enumerate() {
+                if cert.weaknesses & (1 << i) != 0 {
+                    f.sample(r.labels, &[cert.depth, label], Value::Int(1));
+                }
+            }
+        }
+    }),
+    (CERT_ON_VERIFIED_PATH, "gauge", "1 if the presented certificate at depth is on the verified path, 0 if the path does not use it; absent when the chain does not verify.", |r, _, f| {
+        for cert in r.certs {
+            if let Some(on_path) = cert.on_path {
+                f.sample(r.labels, &[cert.depth], flag(on_path));
+            }
+        }
+    }),
 ];
 
 /// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
@@ -663,6 +788,10 @@ mod tests {
             handshake,
             chain,
             verdict: None,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }
     }
 
@@ -898,6 +1027,103 @@ mod tests {
             [("127.0.0.1".to_owned(), "2".to_owned())],
             "the address's counter resumes, it does not restart"
         );
+    }
+
+    #[test]
+    fn a_legacy_only_probe_reports_its_failure_chain_choice_and_findings() {
+        use crate::probe::outcome::{ChainIssue, HandshakeReason, Weakness};
+        let config = Config::from_yaml(
+            "targets:\n  - {address: \"127.0.0.1:1\", name: idrac}\n",
+            "t.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let mut a = address(
+            vec![cert("leaf"), cert("ca"), cert("old root")],
+            Err(Failure::new(
+                FailureKind::Handshake(HandshakeReason::ProtocolVersion),
+                "protocol_version",
+            )),
+        );
+        a.legacy = Some(TlsParams {
+            version: "TLSv1.0",
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        });
+        a.verdict = Some(Verdict::Verified {
+            path_not_after: 0,
+            path: vec![0, 1],
+        });
+        a.chain_issues = vec![ChainIssue::Unrelated, ChainIssue::TooLong];
+        a.weaknesses = vec![(0, Weakness::Sha1Signature), (2, Weakness::RsaKeyUnder2048)];
+        let outcome = ProbeOutcome { addresses: vec![a] };
+        let body = render_outcome(&config.targets[0], &outcome, SystemTime::now());
+        let lines = |family: &str| -> Vec<&str> {
+            body.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect()
+        };
+        assert_eq!(
+            lines(HANDSHAKE_SUCCESS),
+            [format!(
+                "{HANDSHAKE_SUCCESS}{{target=\"idrac\",ip=\"127.0.0.1\"}} 0"
+            )]
+        );
+        assert_eq!(
+            lines(LEGACY_ONLY),
+            [format!(
+                "{LEGACY_ONLY}{{target=\"idrac\",ip=\"127.0.0.1\"}} 1"
+            )]
+        );
+        assert_eq!(label(lines(TLS_INFO)[0], "version"), "TLSv1.0");
+        assert_eq!(
+            label(lines(PROBE_FAILURE_INFO)[0], "reason"),
+            "protocol_version"
+        );
+        let issues: Vec<&str> = lines(CHAIN_ISSUE_INFO)
+            .iter()
+            .map(|l| label(l, "issue"))
+            .collect();
+        assert_eq!(issues, ["unrelated", "too_long"]);
+        let weak: Vec<(&str, &str)> = lines(CERT_WEAKNESS_INFO)
+            .iter()
+            .map(|l| (label(l, "depth"), label(l, "weakness")))
+            .collect();
+        assert_eq!(weak, [("0", "sha1_signature"), ("2", "rsa_key_under_2048")]);
+        let on_path: Vec<(&str, &str)> = lines(CERT_ON_VERIFIED_PATH)
+            .iter()
+            .map(|l| (label(l, "depth"), l.rsplit(' ').next().unwrap_or("")))
+            .collect();
+        assert_eq!(on_path, [("0", "1"), ("1", "1"), ("2", "0")]);
+        // A refused connection: nothing is known of legacy TLS.
+        let refused = address(
+            vec![],
+            Err(Failure::new(
+                FailureKind::Connect(ConnectReason::Refused),
+                "refused",
+            )),
+        );
+        let body = render_outcome(
+            &config.targets[0],
+            &ProbeOutcome {
+                addresses: vec![refused],
+            },
+            SystemTime::now(),
+        );
+        assert!(!body.contains(&format!("{LEGACY_ONLY}{{")), "{body}");
+    }
+
+    #[test]
+    fn every_depth_of_the_longest_chain_kept_has_its_label() {
+        assert_eq!(DEPTH_LABELS.len(), crate::probe::legacy::MAX_CERTIFICATES);
+        for (depth, label) in DEPTH_LABELS.iter().enumerate() {
+            assert_eq!(*label, format!("depth=\"{depth}\""));
+        }
+        for (issue, label) in ChainIssue::ALL.iter().zip(ISSUE_LABELS) {
+            assert_eq!(label, format!("issue=\"{}\"", issue.as_label()));
+        }
+        for (weakness, label) in Weakness::ALL.iter().zip(WEAKNESS_LABELS) {
+            assert_eq!(label, format!("weakness=\"{}\"", weakness.as_label()));
+        }
     }
 
     #[test]

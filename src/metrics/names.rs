@@ -67,6 +67,20 @@ pub const LABEL_RESULT: &str = "result";
 /// reserves it.
 pub use crate::config::SELF_TARGET;
 
+/// 1 if only the legacy second hello reached the server.
+pub const LEGACY_ONLY: &str = "certwatch_legacy_only";
+/// 1 per issue of the presented chain, with `issue`.
+pub const CHAIN_ISSUE_INFO: &str = "certwatch_chain_issue_info";
+/// 1 per weakness of a presented certificate, with `depth` and `weakness`.
+pub const CERT_WEAKNESS_INFO: &str = "certwatch_cert_weakness_info";
+/// 1 if the certificate at `depth` is on the verified path, 0 if not.
+pub const CERT_ON_VERIFIED_PATH: &str = "certwatch_cert_on_verified_path";
+
+/// A chain issue.
+pub const LABEL_ISSUE: &str = "issue";
+/// A certificate weakness.
+pub const LABEL_WEAKNESS: &str = "weakness";
+
 /// 1, with this process's share of the configuration (`--shard INDEX/COUNT`).
 pub const SHARD_INFO: &str = "certwatch_shard_info";
 /// How late scheduled probes started after their slot.

@@ -739,6 +739,31 @@ where
     }
 }
 
+/// How many certificates of a presented `chain` certwatch keeps, under the bounds the
+/// legacy reader applies ([`MAX_CERTIFICATES`], [`MAX_CHAIN_BYTES`]), and the bound
+/// that cut it. The modern handshake keeps a chain by this rule too, so both report
+/// the same cut. `remaining_bytes` counts each left-out certificate with its 3-byte
+/// length, as the TLS 1.2 list does.
+pub fn bound_chain<C: AsRef<[u8]>>(chain: &[C]) -> (usize, Option<ChainLimit>) {
+    let mut bytes = 0;
+    for (i, cert) in chain.iter().enumerate() {
+        let len = cert.as_ref().len();
+        let remaining_bytes = chain[i..].iter().map(|c| c.as_ref().len() + 3).sum();
+        if i == MAX_CERTIFICATES {
+            return (i, Some(ChainLimit::Certificates { remaining_bytes }));
+        }
+        if bytes + len > MAX_CHAIN_BYTES {
+            let limit = ChainLimit::Bytes {
+                next_certificate: len,
+                remaining_bytes,
+            };
+            return (i, Some(limit));
+        }
+        bytes += len;
+    }
+    (chain.len(), None)
+}
+
 /// The bytes read at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -1302,6 +1327,38 @@ mod tests {
             .expect("complete");
         assert_eq!(capture.chain.len(), 32);
         assert_eq!(capture.truncated, None);
+    }
+
+    #[test]
+    fn the_modern_chain_is_cut_by_the_same_rule() {
+        let certs: Vec<Vec<u8>> = (0..40).map(|i| fake_cert(i, 100)).collect();
+        assert_eq!(bound_chain(&certs[..32]), (32, None));
+        let (kept, limit) = bound_chain(&certs);
+        assert_eq!(kept, 32);
+        assert_eq!(
+            limit,
+            Some(ChainLimit::Certificates {
+                remaining_bytes: 8 * 103
+            })
+        );
+        let big: Vec<Vec<u8>> = (0..5).map(|i| fake_cert(i, 60 * 1024)).collect();
+        let (kept, limit) = bound_chain(&big);
+        assert_eq!(kept, 4);
+        assert_eq!(
+            limit,
+            Some(ChainLimit::Bytes {
+                next_certificate: 60 * 1024,
+                remaining_bytes: 60 * 1024 + 3
+            })
+        );
+        // The same cut as the reader of a real flight.
+        let got = read_all(&flight(&certs, 16 * 1024)).unwrap().unwrap();
+        assert_eq!(got.chain.len(), 32);
+        assert_eq!(got.truncated, limit_of(&certs));
+    }
+
+    fn limit_of(certs: &[Vec<u8>]) -> Option<ChainLimit> {
+        bound_chain(certs).1
     }
 
     #[test]

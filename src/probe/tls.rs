@@ -13,6 +13,12 @@
 //! configuration is built per probe.
 //! Session resumption is disabled, so every probe sees the full chain. Chain parsing is
 //! left to `cert`, verification to `probe::verify`.
+//!
+//! Each setup holds one configuration per `key_type` (every scheme and suite, or only
+//! an RSA or an EC key's) and per `sni` setting. The chain kept is bounded as the
+//! legacy reader bounds it ([`legacy::bound_chain`]), and a cut is reported. A failed
+//! handshake says whether the legacy second hello may still read the chain
+//! ([`Handshake::calls_for_legacy`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,12 +37,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
+use super::legacy::{self, ChainLimit, KeyType};
 use super::outcome::{Failure, FailureKind, HandshakeReason, Phase, TlsParams};
 use super::with_deadline;
 use crate::trust::{ClientIdentity, MaterialId, TlsMaterial, TrustStore};
 
-/// The most certificates kept from one presented chain.
-pub const MAX_CHAIN_LEN: usize = 16;
+/// The most certificates kept from one presented chain (and the bytes:
+/// [`legacy::MAX_CHAIN_BYTES`]); a longer chain is cut and reported.
+pub const MAX_CHAIN_LEN: usize = legacy::MAX_CERTIFICATES;
 
 /// How long to wait, after a TLS 1.3 handshake in which the server asked for a client
 /// certificate, for the server to reject it. In TLS 1.3 the client finishes its side
@@ -50,27 +58,38 @@ pub use crate::trust::provider;
 /// [`TlsMaterial`] (see [`setup_for`]) and shared.
 #[derive(Debug)]
 pub struct TlsSetup {
-    /// Shared by every probe of this setting.
-    config: Arc<ClientConfig>,
+    /// One per key type and SNI setting ([`TlsSetup::config`]), shared by every probe
+    /// of this setting.
+    configs: [Arc<ClientConfig>; 6],
     /// The anchors chains are verified against.
     pub trust: Arc<TrustStore>,
 }
 
+/// The key types, in the order of [`TlsSetup::configs`].
+const KEY_TYPES: [KeyType; 3] = [KeyType::Any, KeyType::Rsa, KeyType::Ecdsa];
+
 impl TlsSetup {
-    /// Builds the rustls configuration for `trust` and an optional client identity.
+    /// Builds the rustls configurations for `trust` and an optional client identity.
     pub fn new(trust: Arc<TrustStore>, identity: Option<ClientIdentity>) -> Self {
-        let mut config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainCapture))
-            .with_client_cert_resolver(Arc::new(ClientAuth {
-                identity: identity.clone(),
-            }));
-        config.resumption = Resumption::disabled();
-        config.enable_sni = true;
+        let build = |index: usize| {
+            let key_type = KEY_TYPES[index / 2];
+            let sni = index % 2 == 0;
+            let mut config = ClientConfig::builder_with_provider(provider_for(key_type))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainCapture {
+                    schemes: schemes_for(key_type),
+                }))
+                .with_client_cert_resolver(Arc::new(ClientAuth {
+                    identity: identity.clone(),
+                }));
+            config.resumption = Resumption::disabled();
+            config.enable_sni = sni;
+            Arc::new(config)
+        };
         Self {
-            config: Arc::new(config),
+            configs: std::array::from_fn(build),
             trust,
         }
     }
@@ -80,6 +99,64 @@ impl TlsSetup {
     pub fn from_material(material: &TlsMaterial) -> Self {
         Self::new(material.trust_store(), material.client_identity())
     }
+
+    /// The configuration offering `key_type`'s schemes and suites, with or without SNI.
+    pub fn config(&self, key_type: KeyType, sni: bool) -> &Arc<ClientConfig> {
+        let index = match key_type {
+            KeyType::Any => 0,
+            KeyType::Rsa => 2,
+            KeyType::Ecdsa => 4,
+        } + usize::from(!sni);
+        &self.configs[index]
+    }
+}
+
+/// The crypto provider with only `key_type`'s TLS 1.2 suites (TLS 1.3 suites do not
+/// depend on the key; the signature schemes offered do: [`schemes_for`]).
+fn provider_for(key_type: KeyType) -> Arc<rustls::crypto::CryptoProvider> {
+    let base = provider();
+    let wanted = match key_type {
+        KeyType::Any => return base,
+        KeyType::Rsa => SignatureScheme::RSA_PKCS1_SHA256,
+        KeyType::Ecdsa => SignatureScheme::ECDSA_NISTP256_SHA256,
+    };
+    let mut filtered = (*base).clone();
+    filtered.cipher_suites.retain(|suite| match suite {
+        rustls::SupportedCipherSuite::Tls12(s) => s.sign.contains(&wanted),
+        rustls::SupportedCipherSuite::Tls13(_) => true,
+    });
+    Arc::new(filtered)
+}
+
+/// The signature schemes offered for `key_type`.
+fn schemes_for(key_type: KeyType) -> Vec<SignatureScheme> {
+    use SignatureScheme as S;
+    ALL_SIGNATURE_SCHEMES
+        .iter()
+        .copied()
+        .filter(|scheme| match key_type {
+            KeyType::Any => true,
+            KeyType::Rsa => matches!(
+                scheme,
+                S::RSA_PSS_SHA256
+                    | S::RSA_PSS_SHA384
+                    | S::RSA_PSS_SHA512
+                    | S::RSA_PKCS1_SHA256
+                    | S::RSA_PKCS1_SHA384
+                    | S::RSA_PKCS1_SHA512
+                    | S::RSA_PKCS1_SHA1
+            ),
+            KeyType::Ecdsa => matches!(
+                scheme,
+                S::ECDSA_NISTP256_SHA256
+                    | S::ECDSA_NISTP384_SHA384
+                    | S::ECDSA_NISTP521_SHA512
+                    | S::ECDSA_SHA1_Legacy
+                    | S::ED25519
+                    | S::ED448
+            ),
+        })
+        .collect()
 }
 
 /// The setups in use, by the content of their material. An entry lives as long as a
@@ -153,8 +230,10 @@ fn lookup(id: MaterialId, material: &Arc<TlsMaterial>) -> Option<Arc<TlsSetup>> 
 /// What one handshake observed, beside its result.
 #[derive(Debug, Default)]
 struct Observed {
-    /// The presented chain, as the server sent it.
+    /// The presented chain, as the server sent it, up to the bound.
     chain: Vec<CertificateDer<'static>>,
+    /// The bound that cut the chain.
+    cut: Option<ChainLimit>,
     /// Whether the server asked for a client certificate.
     client_auth_requested: bool,
 }
@@ -168,7 +247,10 @@ tokio::task_local! {
 
 /// Records the presented chain and accepts it; the verdict comes later.
 #[derive(Debug)]
-struct ChainCapture;
+struct ChainCapture {
+    /// The signature schemes offered.
+    schemes: Vec<SignatureScheme>,
+}
 
 impl ServerCertVerifier for ChainCapture {
     fn verify_server_cert(
@@ -181,11 +263,15 @@ impl ServerCertVerifier for ChainCapture {
     ) -> Result<ServerCertVerified, rustls::Error> {
         // Outside a probe's handshake there is nothing to record.
         let _ = HANDSHAKE.try_with(|observed| {
-            observed.borrow_mut().chain = std::iter::once(end_entity)
-                .chain(intermediates)
-                .take(MAX_CHAIN_LEN)
-                .map(|c| c.clone().into_owned())
+            let all: Vec<&CertificateDer<'_>> =
+                std::iter::once(end_entity).chain(intermediates).collect();
+            let (kept, cut) = legacy::bound_chain(&all);
+            let mut observed = observed.borrow_mut();
+            observed.chain = all[..kept]
+                .iter()
+                .map(|c| (*c).clone().into_owned())
                 .collect();
+            observed.cut = cut;
         });
         Ok(ServerCertVerified::assertion())
     }
@@ -213,10 +299,10 @@ impl ServerCertVerifier for ChainCapture {
         Ok(HandshakeSignatureValid::assertion())
     }
 
-    /// Every scheme rustls knows, so that the server can sign with whatever its key
-    /// and the negotiated version allow.
+    /// Every scheme rustls knows (of the key type asked for), so that the server can
+    /// sign with whatever its key and the negotiated version allow.
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        ALL_SIGNATURE_SCHEMES.to_vec()
+        self.schemes.clone()
     }
 }
 
@@ -260,17 +346,27 @@ impl ResolvesClientCert for ClientAuth {
 /// What a handshake produced: the chain whenever the server sent one, and the result.
 #[derive(Debug)]
 pub struct Handshake {
-    /// The presented certificates, leaf first; empty when none arrived.
+    /// The presented certificates, leaf first, up to the bound; empty when none arrived.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The bound that cut the chain.
+    pub cut: Option<ChainLimit>,
     /// The negotiated parameters, or why the handshake failed.
     pub result: Result<TlsParams, Failure>,
+    /// Whether the handshake failed in a way that the legacy second hello may get
+    /// past: no version or nothing in common ([`legacy::calls_for_legacy_hello`]), or
+    /// a close or reset before any certificate arrived (an old server that drops a
+    /// hello it does not understand).
+    pub calls_for_legacy: bool,
 }
 
-/// Runs a TLS handshake over `io` with SNI `name`, bounded by `deadline`.
+/// Runs a TLS handshake over `io` with SNI `name` (sent unless `sni` is false),
+/// offering `key_type`'s schemes and suites, bounded by `deadline`.
 pub async fn handshake<IO>(
     io: IO,
     setup: &TlsSetup,
     name: &ServerName<'static>,
+    key_type: KeyType,
+    sni: bool,
     deadline: Instant,
 ) -> Handshake
 where
@@ -278,7 +374,12 @@ where
 {
     HANDSHAKE
         .scope(RefCell::default(), async {
-            let connector = TlsConnector::from(setup.config.clone());
+            super::transcript::note(super::transcript::Topic::Tls, || match name {
+                _ if !sni => "handshake without SNI (sni: false)".to_owned(),
+                ServerName::DnsName(dns) => format!("handshake with SNI {}", dns.as_ref()),
+                _ => "handshake without SNI (the server name is an IP address)".to_owned(),
+            });
+            let connector = TlsConnector::from(setup.config(key_type, sni).clone());
             let connected = with_deadline(
                 Phase::Handshake,
                 deadline,
@@ -286,6 +387,12 @@ where
             )
             .await;
             let client_auth_requested = HANDSHAKE.with(|o| o.borrow().client_auth_requested);
+            let alpn = match &connected {
+                Ok(Ok(stream)) => stream.get_ref().1.alpn_protocol(),
+                _ => None,
+            };
+            super::transcript::handshake_observed(alpn, client_auth_requested);
+            let mut calls_for_legacy = false;
             let result = match connected {
                 Ok(Ok(mut stream)) => {
                     let (_, conn) = stream.get_ref();
@@ -299,13 +406,64 @@ where
                         params
                     }
                 }
-                Ok(Err(e)) => Err(classify(&e)),
+                Ok(Err(e)) => {
+                    calls_for_legacy = legacy_may_help(&e);
+                    Err(classify(&e))
+                }
                 Err(timeout) => Err(timeout),
             };
-            let chain = HANDSHAKE.with(|o| std::mem::take(&mut o.borrow_mut().chain));
-            Handshake { chain, result }
+            let (chain, cut) = HANDSHAKE.with(|o| {
+                let mut o = o.borrow_mut();
+                (std::mem::take(&mut o.chain), o.cut.take())
+            });
+            // Say what happened to the certificate, never a bare "no certificate".
+            let result = match result {
+                Err(mut failure) if chain.is_empty() => {
+                    let what = match failure.kind {
+                        FailureKind::Handshake(
+                            HandshakeReason::Reset
+                            | HandshakeReason::ProtocolVersion
+                            | HandshakeReason::HandshakeFailure
+                            | HandshakeReason::TlsAlert,
+                        ) => Some("the server ended the handshake before its certificate arrived"),
+                        FailureKind::Handshake(HandshakeReason::ProtocolError) => {
+                            Some("no certificate arrived")
+                        }
+                        _ => None,
+                    };
+                    if let Some(what) = what {
+                        failure.detail = format!("{what}: {}", failure.detail);
+                    }
+                    Err(failure)
+                }
+                other => other,
+            };
+            Handshake {
+                calls_for_legacy: calls_for_legacy && chain.is_empty(),
+                chain,
+                cut,
+                result,
+            }
         })
         .await
+}
+
+/// Whether a handshake that failed with `error` may still have a chain for the legacy
+/// hello to read.
+fn legacy_may_help(error: &io::Error) -> bool {
+    match error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => legacy::calls_for_legacy_hello(tls),
+        None => matches!(
+            error.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        ),
+    }
 }
 
 /// Reads briefly after the handshake to see whether the server rejects the client's
@@ -408,7 +566,10 @@ mod tests {
             .map(SignatureScheme::from)
             .filter(|s| !matches!(s, SignatureScheme::Unknown(_)))
             .collect();
-        let offered = ChainCapture.supported_verify_schemes();
+        let offered = ChainCapture {
+            schemes: schemes_for(KeyType::Any),
+        }
+        .supported_verify_schemes();
         for scheme in &known {
             assert!(offered.contains(scheme), "{scheme:?} is not offered");
         }

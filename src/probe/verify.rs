@@ -79,14 +79,34 @@ pub fn verify_chain(
             ),
         );
     }
-    let anchor_not_after = trust.anchor_not_after(path.anchor().subject.as_ref());
+    // A presented self-signed copy of the anchor is the anchor: on the path. A
+    // cross-signed copy (same subject and key, another issuer) is not.
+    let anchor = path.anchor();
+    for (i, der) in intermediates.iter().enumerate() {
+        let self_issued = parsed
+            .get(i + 1)
+            .and_then(|c| c.info.as_ref().ok())
+            .is_some_and(|c| c.self_issued);
+        let is_anchor = self_issued
+            && webpki::anchor_from_trusted_cert(der).is_ok_and(|a| {
+                a.subject.as_ref() == anchor.subject.as_ref()
+                    && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+            });
+        if is_anchor && !in_path.contains(&(i + 1)) {
+            in_path.push(i + 1);
+        }
+    }
+    let anchor_not_after = trust.anchor_not_after(anchor.subject.as_ref());
     let path_not_after = in_path
         .iter()
         .filter_map(|i| parsed.get(*i)?.not_after())
         .chain(anchor_not_after)
         .min();
     match path_not_after {
-        Some(path_not_after) => Verdict::Verified { path_not_after },
+        Some(path_not_after) => Verdict::Verified {
+            path_not_after,
+            path: in_path,
+        },
         None => failed(
             VerifyReason::Other,
             "the verified path has no readable validity dates".into(),

@@ -44,6 +44,32 @@ use config::WebConfig;
 use tls::Serving;
 use watch::{Stamp, Stamps};
 
+/// Why a reload of the web configuration was refused; the running one stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file or a file it names does not load.
+    #[error("{0}")]
+    Invalid(ConfigError),
+    /// The new file turns TLS on or off, which the open listener cannot do.
+    #[error("{}: switching between HTTP and HTTPS needs a restart; the listener keeps serving {serving}", path.display())]
+    SchemeChange {
+        /// The web configuration file.
+        path: PathBuf,
+        /// What the listener keeps serving.
+        serving: &'static str,
+    },
+}
+
+impl ReloadError {
+    /// Every problem, one per line, each with its position when known.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ReloadError::Invalid(error) => error.problems(),
+            ReloadError::SchemeChange { .. } => vec![self.to_string()],
+        }
+    }
+}
+
 /// A web configuration in service, with the TLS material it named.
 #[derive(Debug)]
 pub struct Active {
@@ -100,7 +126,7 @@ impl Web {
 
     /// Re-reads the web configuration and its files and puts them in service; on any
     /// problem keeps the running ones. Logs an audit event either way.
-    pub fn reload(&self, who: Trigger) -> Result<(), Vec<String>> {
+    pub fn reload(&self, who: Trigger) -> Result<(), ReloadError> {
         let _one_at_a_time = self
             .reloading
             .lock()
@@ -113,14 +139,17 @@ impl Web {
                 .unwrap_or_default()
         };
         let result = read(&self.path)
-            .map_err(|e| e.problems())
+            .map_err(ReloadError::Invalid)
             .and_then(|next| {
                 if next.serving.is_some() != previous.serving.is_some() {
-                    return Err(vec![format!(
-                        "{}: switching between HTTP and HTTPS needs a restart; the listener keeps serving {}",
-                        self.path.display(),
-                        if previous.serving.is_some() { "HTTPS" } else { "HTTP" }
-                    )]);
+                    return Err(ReloadError::SchemeChange {
+                        path: self.path.clone(),
+                        serving: if previous.serving.is_some() {
+                            "HTTPS"
+                        } else {
+                            "HTTP"
+                        },
+                    });
                 }
                 Ok(next)
             });
@@ -134,9 +163,9 @@ impl Web {
                 self.changed.notify_one();
                 Ok(())
             }
-            Err(problems) => {
-                audit::web_reload_failed(who, &problems);
-                Err(problems)
+            Err(error) => {
+                audit::web_reload_failed(who, &error.problems());
+                Err(error)
             }
         }
     }

@@ -27,6 +27,7 @@ use crate::cert::ParsedCert;
 use crate::config::raw::RawSettings;
 use crate::config::{self, Address, Host, PromDuration, SettingError, TargetSpec, Trust};
 use crate::metrics::names::SELF_TARGET;
+use crate::probe::legacy::KeyType;
 use crate::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome};
 use crate::probe::tls::{handshake, setup_for};
 use crate::source::Source;
@@ -67,11 +68,23 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
         let _ = tokio::time::timeout_at(deadline, acceptor.accept(server_io)).await;
     };
     let setup = setup_for(&spec.tls);
-    let client = handshake(client_io, &setup, spec.server_name.server_name(), deadline);
+    let client = handshake(
+        client_io,
+        &setup,
+        spec.server_name.server_name(),
+        KeyType::Any,
+        true,
+        deadline,
+    );
     let ((), shake) = tokio::join!(server, client);
     let took = started.elapsed();
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Handshake, took);
+    let chain: Vec<Arc<ParsedCert>> = shake
+        .chain
+        .iter()
+        .map(|der| ParsedCert::shared(der))
+        .collect();
     ProbeOutcome {
         addresses: vec![AddressOutcome {
             ip: Some(listen.ip()),
@@ -79,12 +92,12 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
             duration: took,
             phases,
             handshake: shake.result,
-            chain: shake
-                .chain
-                .iter()
-                .map(|der| ParsedCert::shared(der))
-                .collect(),
+            weaknesses: crate::probe::hygiene::weaknesses(&chain),
+            chain,
             verdict: None,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
         }],
     }
 }

@@ -15,6 +15,7 @@ mod dovecot;
 mod inn;
 mod mariadb;
 mod nginx;
+mod nginx_edges;
 mod postfix;
 mod postgres;
 mod prosody;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         inn::trials,
         mariadb::trials,
         nginx::trials,
+        nginx_edges::trials,
         postfix::trials,
         postgres::trials,
         prosody::trials,

@@ -13,6 +13,7 @@ use crate::support::openssl::{self, certwatch_chain_length, T};
 use crate::support::pki::Ca;
 use crate::support::postfix::{Postfix, POSTFIX};
 use crate::support::tools::{trial, Trial, OPENSSL, ROOT};
+use crate::support::transcript::dialogue;
 use crate::support::Harness;
 
 pub fn trials() -> Vec<Trial> {
@@ -20,7 +21,43 @@ pub fn trials() -> Vec<Trial> {
     vec![
         trial!(needs, async starttls_chain_matches_openssl_s_client),
         trial!(needs, async without_tls_reports_starttls_not_offered),
+        trial!(needs, async the_transcript_shows_postfix_s_own_dialogue),
     ]
+}
+
+/// `/probe?debug=true` and `check --verbose` against a real Postfix: its banner, its
+/// EHLO reply and its STARTTLS answer, line by line, then the handshake.
+async fn the_transcript_shows_postfix_s_own_dialogue() {
+    let chain = Chain::new();
+    let server = daemon::running(Postfix::start(Some(&chain.server_tls())).await);
+    let h = Harness::new();
+    h.write("root.pem", &chain.root.pem);
+    let (_, text) = h
+        .transcript(&openssl::target_yaml(&server.address(), "smtp"))
+        .await;
+    let context = || format!("{text}\npostfix log:\n{}", server.log());
+    let said = dialogue(&text);
+    assert!(said[0].starts_with("S: 220 "), "{}", context());
+    assert_eq!(said[1], "C: EHLO certwatch.localhost", "{}", context());
+    let ehlo: Vec<&String> = said[2..]
+        .iter()
+        .take_while(|l| l.starts_with("S: 250"))
+        .collect();
+    assert!(
+        ehlo.last().is_some_and(|l| l.starts_with("S: 250 ")),
+        "{}",
+        context()
+    );
+    assert!(
+        ehlo.iter().any(|l| l.ends_with("STARTTLS")),
+        "{}",
+        context()
+    );
+    let rest = &said[2 + ehlo.len()..];
+    assert_eq!(rest[0], "C: STARTTLS", "{}", context());
+    assert!(rest[1].starts_with("S: 220 2.0.0 "), "{}", context());
+    assert_eq!(rest.len(), 2, "{}", context());
+    assert!(text.contains("  result:      success\n"), "{}", context());
 }
 
 async fn starttls_chain_matches_openssl_s_client() {

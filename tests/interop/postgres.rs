@@ -16,12 +16,17 @@ use std::path::{Path, PathBuf};
 use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
 use crate::support::openssl;
 use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
+use crate::support::transcript::dialogue;
+use crate::support::Harness;
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial!(
-        &[POSTGRESQL, OPENSSL],
-        async sslrequest_chain_matches_openssl_s_client
-    )]
+    vec![
+        trial!(
+            &[POSTGRESQL, OPENSSL],
+            async sslrequest_chain_matches_openssl_s_client
+        ),
+        trial!(&[POSTGRESQL], async the_transcript_shows_the_sslrequest_and_its_answer),
+    ]
 }
 
 /// A PostgreSQL server; as root, also the `postgres` user.
@@ -146,4 +151,26 @@ async fn sslrequest_chain_matches_openssl_s_client() {
         server.daemon.log()
     })
     .await;
+}
+
+/// `/probe?debug=true` and `check --verbose` against a real PostgreSQL: certwatch's
+/// 8-byte SSLRequest and the server's one-byte `S`, then the handshake.
+async fn the_transcript_shows_the_sslrequest_and_its_answer() {
+    let chain = Chain::new();
+    let server = daemon::running(Postgres::start(&chain.server_tls()).await);
+    let h = Harness::new();
+    h.write("root.pem", &chain.root.pem);
+    let (_, text) = h
+        .transcript(&openssl::target_yaml(&server.address(), "postgres"))
+        .await;
+    assert_eq!(
+        dialogue(&text),
+        [
+            "C: [8 bytes] \\x00\\x00\\x00\\x08\\x04\\xd2\\x16/",
+            "S: [1 bytes] S"
+        ],
+        "{text}\nserver log:\n{}",
+        server.daemon.log()
+    );
+    assert!(text.contains("  result:      success\n"), "{text}");
 }

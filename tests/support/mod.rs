@@ -16,6 +16,7 @@ pub mod scrape;
 pub mod smtp_server;
 pub mod tls_server;
 pub mod tools;
+pub mod transcript;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
