@@ -432,7 +432,11 @@ fn a_flood_from_one_address_is_confined_and_others_are_checked() {
         let answer = answer.as_ref().expect("an answer, not a stall");
         // A check slowed past certwatch's 1 s wait by a loaded machine is answered 503;
         // the flood itself never takes the turns from another address.
-        assert!(matches!(answer.status, 200 | 503), "a newcomer got {}", answer.status);
+        assert!(
+            matches!(answer.status, 200 | 503),
+            "a newcomer got {}",
+            answer.status
+        );
         checked += usize::from(answer.status == 200);
         assert!(*took <= NEWCOMER_BOUND, "a newcomer waited {took:?}");
     }
