@@ -89,6 +89,9 @@ pub struct Reader {
     deadline: Duration,
     hub: Option<Arc<watch::Hub>>,
     wake: Arc<Notify>,
+    /// Told when a read sets another time for the held-back errors to settle, so that a
+    /// [`Reader::changed`] under way waits for the new one.
+    replanned: Arc<Notify>,
     /// Held by a read for its whole length.
     shared: Arc<Mutex<Shared>>,
     /// Held only to copy in or out, so never waited on for long.
@@ -118,6 +121,7 @@ impl Reader {
             deadline: deadline.min(MAX_READ_DEADLINE),
             hub,
             wake: Arc::new(Notify::new()),
+            replanned: Arc::new(Notify::new()),
             shared: Arc::default(),
             published: Arc::default(),
             running: Arc::new(Semaphore::new(1)),
@@ -141,6 +145,7 @@ impl Reader {
             let published = self.published.clone();
             let hub = self.hub.clone();
             let wake = self.wake.clone();
+            let replanned = self.replanned.clone();
             let now = Instant::now();
             let task = tokio::task::spawn_blocking(move || {
                 let _permits = (own, all);
@@ -156,7 +161,10 @@ impl Reader {
                 }
                 let mut published = published.lock().unwrap_or_else(PoisonError::into_inner);
                 published.last = Some(outcome.clone());
-                published.retry_at = shared.state.retry_at;
+                if published.retry_at != shared.state.retry_at {
+                    published.retry_at = shared.state.retry_at;
+                    replanned.notify_one();
+                }
                 outcome
             });
             match task.await {
@@ -194,24 +202,37 @@ impl Reader {
     /// changed under a watched directory (after [`DEBOUNCE`], so that a burst of
     /// writes is read once), or a held-back error is due to settle.
     pub async fn changed(&self) {
-        let retry_at = self
-            .published
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retry_at;
-        let retry = async {
-            match retry_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        loop {
+            let retry_at = self
+                .published
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retry_at;
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.wake.notified() => {
+                    tokio::time::sleep(DEBOUNCE).await;
+                    // The burst's other events: consumed, they are part of this read.
+                    let _ = self.wake.notified().now_or_never();
+                    return;
+                }
+                () = retry => {
+                    // Consumed: the read this asks for sets the next one, if any.
+                    let mut published =
+                        self.published.lock().unwrap_or_else(PoisonError::into_inner);
+                    if published.retry_at == retry_at {
+                        published.retry_at = None;
+                    }
+                    return;
+                }
+                // A read since set another time: wait for that one instead.
+                () = self.replanned.notified() => {}
             }
-        };
-        tokio::select! {
-            () = self.wake.notified() => {
-                tokio::time::sleep(DEBOUNCE).await;
-                // The burst's other events: consumed, they are part of this read.
-                let _ = self.wake.notified().now_or_never();
-            }
-            () = retry => {}
         }
     }
 }
@@ -280,6 +301,41 @@ mod tests {
         std::fs::write(&path, cert("renewed")).unwrap();
         let renewed = reader.read().await;
         assert_eq!(subject(&renewed, 0).as_deref(), Some("renewed"));
+    }
+
+    /// The scheduler waits on one `changed()` for as long as nothing happens: a read
+    /// that asks for a retry while it waits must still end it, once, at the retry.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_begun_before_a_read_asks_for_a_retry_ends_at_the_retry_once() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.pem");
+        let good = cert("good");
+        std::fs::write(&path, &good).unwrap();
+        let reader = reader(dir.path(), "*.pem", None);
+        reader.read().await;
+        let mut waiting = std::pin::pin!(reader.changed());
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "nothing to wait for yet"
+        );
+
+        std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+        reader.read().await;
+        let retry = reader.published.lock().unwrap().retry_at.expect("a retry");
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(60), &mut waiting)
+            .await
+            .expect("the wait ends at the retry");
+        assert_eq!(Instant::now(), retry, "after {:?}", started.elapsed());
+
+        // Consumed: the next wait is for the next change, not the same retry again.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), reader.changed())
+                .await
+                .is_err(),
+            "a retry fired twice"
+        );
     }
 
     #[tokio::test(start_paused = true)]
