@@ -40,6 +40,10 @@ git clone -q -b snapshot "$BUNDLE" "$db"
 echo "    advisory database: $(git -C "$db" log -1 --format='%s')"
 echo "    $(find "$db/crates" -name 'RUSTSEC-*.md' | wc -l) advisories"
 
+# The crates' manifests and license files, which the offline scan reads (CI runs this
+# before anything else has downloaded them).
+cargo fetch --locked --quiet
+
 echo "--- cargo deny check (advisories, bans, licenses, sources)"
 "$DENY" --frozen --color never check --show-stats
 
