@@ -15,8 +15,8 @@
 #
 # The validators come from PyPI (requirements.txt, pinned) into a venv kept in
 # $CERTWATCH_TOOLS_DIR (default ~/.cache/certwatch/tools) and rebuilt only when
-# requirements.txt changes. Needs python3 with venv (Debian: python3-venv), kubectl,
-# promtool (Debian: prometheus).
+# requirements.txt changes. Needs python3 with venv (Debian: python3-venv), kubectl
+# (kustomize 2.1 or later inside), promtool (Debian: prometheus).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -28,6 +28,8 @@ OUT=target/kubernetes
 mkdir -p "$OUT"
 
 [[ -x $CERTWATCH ]] || { echo "no certwatch binary at $CERTWATCH (cargo build, or set CERTWATCH_BIN)"; exit 1; }
+# kubectl comes with this machine kind's image (1.32, kustomize 5.5); Debian's
+# kubernetes-client (1.20, kustomize 2.0) cannot render a directory in `resources:`.
 for tool in python3 kubectl promtool; do
     command -v "$tool" >/dev/null || { echo "$tool not found"; exit 1; }
 done
