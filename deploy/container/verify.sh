@@ -26,7 +26,8 @@
 # Needs podman, runc, openssl, curl, python3, unshare and ip (Debian: podman, runc,
 # openssl, curl, python3, util-linux, iproute2).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+self=$(realpath "${BASH_SOURCE[0]}")
+cd "$(dirname "$self")/../.."
 here=deploy/container
 version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 image=${1:-localhost/certwatch:$version}
@@ -34,7 +35,7 @@ image=${1:-localhost/certwatch:$version}
 # Re-run inside a network namespace of our own (and a mount namespace, for the
 # read-only bind mount of the chroot fallback).
 if [[ ${CERTWATCH_VERIFY_NETNS:-} != 1 ]]; then
-    exec env CERTWATCH_VERIFY_NETNS=1 unshare --net --mount -- bash "$0" "$image"
+    exec env CERTWATCH_VERIFY_NETNS=1 unshare --net --mount -- bash "$self" "$image"
 fi
 ip link set lo up
 
@@ -94,34 +95,53 @@ targets:
 EOF
 chmod -R a+rX "$work"
 
-out=
 run_podman=(podman --runtime runc run --network=host --dns=127.0.0.1
     --add-host=hosts.certwatch.test:127.0.0.1
     --ulimit "nofile=4096:4096" --ulimit "nproc=4096:4096"
     --read-only --cap-drop=ALL --security-opt=no-new-privileges
     -v "$work/config:/etc/certwatch:ro")
-# CERTWATCH_VERIFY_WITH=chroot skips podman run (to test the fallback).
-if [[ ${CERTWATCH_VERIFY_WITH:-podman} == podman ]] &&
-    out=$("${run_podman[@]}" --rm "$image" --version 2>&1); then
-    how="podman run (runc)"
-    version_out=$out
-    cid=$("${run_podman[@]}" -d "$image" --config /etc/certwatch/certwatch.yml \
-        --listen 127.0.0.1:9798)
-else
-    echo "    podman cannot run containers here (${out:-skipped}): checking the exported root with chroot"
-    how="chroot of the exported root filesystem"
-    printf '127.0.0.1 localhost hosts.certwatch.test\n' >"$work/rootfs/etc/hosts"
-    printf 'nameserver 127.0.0.1\n' >"$work/rootfs/etc/resolv.conf"
-    mkdir -p "$work/rootfs/etc/certwatch"
-    cp "$work/config/certwatch.yml" "$work/rootfs/etc/certwatch/"
-    mount --bind "$work/rootfs" "$work/ro"
-    mount -o remount,bind,ro "$work/ro"
-    chroot_run=(chroot --userspec=65532:65532 "$work/ro" /usr/local/bin/certwatch)
-    version_out=$("${chroot_run[@]}" --version 2>&1)
-    "${chroot_run[@]}" --config /etc/certwatch/certwatch.yml --listen 127.0.0.1:9798 \
-        >"$work/certwatch.log" 2>&1 &
-    pids+=($!)
+# podman run, unless podman cannot start a container at all here (the runtime's own
+# error: rlimits, cgroups); an image whose binary does not start fails, it is not
+# retried with chroot. CERTWATCH_VERIFY_WITH=chroot skips podman run (to test that path).
+how=podman
+if [[ ${CERTWATCH_VERIFY_WITH:-podman} == chroot ]]; then
+    how=chroot
+    out="skipped: CERTWATCH_VERIFY_WITH=chroot"
+elif ! out=$("${run_podman[@]}" --rm "$image" --version 2>&1); then
+    if grep -qiE 'rlimit|cgroup|OCI permission denied|operation not permitted' <<<"$out"; then
+        how=chroot
+    else
+        how=failed
+    fi
 fi
+case $how in
+    podman)
+        how="podman run (runc)"
+        version_out=$out
+        cid=$("${run_podman[@]}" -d "$image" --config /etc/certwatch/certwatch.yml \
+            --listen 127.0.0.1:9798)
+        ;;
+    chroot)
+        echo "    podman cannot run containers here ($out): checking the exported root with chroot"
+        how="chroot of the exported root filesystem"
+        printf '127.0.0.1 localhost hosts.certwatch.test\n' >"$work/rootfs/etc/hosts"
+        printf 'nameserver 127.0.0.1\n' >"$work/rootfs/etc/resolv.conf"
+        mkdir -p "$work/rootfs/etc/certwatch"
+        cp "$work/config/certwatch.yml" "$work/rootfs/etc/certwatch/"
+        mount --bind "$work/rootfs" "$work/ro"
+        mount -o remount,bind,ro "$work/ro"
+        chroot_run=(chroot --userspec=65532:65532 "$work/ro" /usr/local/bin/certwatch)
+        version_out=$("${chroot_run[@]}" --version 2>&1) || true
+        "${chroot_run[@]}" --config /etc/certwatch/certwatch.yml --listen 127.0.0.1:9798 \
+            >"$work/certwatch.log" 2>&1 &
+        pids+=($!)
+        ;;
+    failed)
+        echo "    FAILED: the image does not start: podman run $image --version: $out"
+        echo "    the image FAILED verification"
+        exit 1
+        ;;
+esac
 echo "    running the image with: $how"
 check "--version says: $version_out" grep -q "^certwatch $version" <<<"$version_out"
 
