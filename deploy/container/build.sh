@@ -3,8 +3,8 @@
 #
 #   deploy/container/build.sh [--profile release|dev] [--tag IMAGE] [--no-verify]
 #
-#   --profile  cargo profile of the static binary: release (default, for images you
-#              ship) or dev (CI: a fraction of release's build time, without debug info)
+#   --profile  cargo profile of the static binary: release (default: the image you
+#              ship, and CI's) or dev (without debug info; no faster from nothing here)
 #   --tag      the image name (default localhost/certwatch:VERSION)
 #   --no-verify  skip deploy/container/verify.sh
 #
