@@ -19,7 +19,9 @@ RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
 # The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
-# certwatch_probe_interval_seconds (the configured probe interval). Rules and
+# certwatch_probe_interval_seconds (the configured probe interval), sections 8
+# and 9 (legacy_only, chain_issue_info, cert_weakness_info) and
+# certwatch_cert_on_verified_path; and Prometheus' own `up` (CertwatchDown). Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
 METRICS="certwatch_handshake_success certwatch_chain_verified certwatch_probe_success
@@ -29,7 +31,10 @@ certwatch_cert_expiry_seconds certwatch_chain_expiry_seconds certwatch_verified_
 certwatch_probe_duration_seconds certwatch_probe_phase_duration_seconds
 certwatch_last_probe_timestamp_seconds certwatch_probes_total certwatch_build_info
 certwatch_config_last_reload_successful certwatch_config_last_reload_success_timestamp_seconds
-certwatch_targets certwatch_probe_interval_seconds"
+certwatch_targets certwatch_probe_interval_seconds
+certwatch_legacy_only certwatch_chain_issue_info certwatch_cert_weakness_info
+certwatch_cert_on_verified_path
+up"
 export METRICS
 
 TMP=$(mktemp -d)

@@ -27,11 +27,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use certwatch::cert::ParsedCert;
 use certwatch::config::Config;
-use certwatch::metrics::{collector, ExporterMetrics, PreparedTarget};
+use certwatch::metrics::{collector, Collector, ExporterMetrics, PreparedTarget};
 use certwatch::probe::outcome::{
     AddressOutcome, Phase, PhaseTimes, ProbeOutcome, TlsParams, Verdict,
 };
-use certwatch::store::{Entry, Store};
+use certwatch::store::{Entry, Observation, Store};
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -266,7 +266,14 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
                 cipher: "TLS_AES_128_GCM_SHA256",
             }),
             chain: delivered_chain(i, chain),
-            verdict: Some(Verdict::Verified { path_not_after }),
+            verdict: Some(Verdict::Verified {
+                path_not_after,
+                path: vec![0, 1],
+            }),
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }],
     }
 }
@@ -275,7 +282,7 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
 /// long-lived allocations of other sizes in between, as a running exporter's probes
 /// do: the store's entries end up spread over the heap as they are in a live process,
 /// not laid out in target order as building the store once leaves them.
-fn churn(store: &Store, rounds: usize) {
+fn churn(store: &Store, collector: &Collector, rounds: usize) {
     let mut order: Vec<Arc<Entry>> = store.snapshot();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -299,23 +306,29 @@ fn churn(store: &Store, rounds: usize) {
             if kept.len() > 2_000 {
                 kept.swap_remove((next() % 2_000) as usize);
             }
-            let series = PreparedTarget::new(&entry.spec, &entry.outcome, Some(&entry.series));
-            let fresh = Arc::new(Entry {
-                spec: entry.spec.clone(),
-                outcome: entry.outcome.clone(),
-                series,
-            });
-            store.record(fresh.clone(), || true);
-            *entry = fresh;
+            *entry = store
+                .record(entry.observation.clone(), || true)
+                .expect("recorded");
+            // A live process prepares the series of what changed at its next scrape:
+            // every few dozen probes.
+            if next() % 32 == 0 {
+                black_box(collector.prepare(&store.snapshot()));
+            }
         }
     }
+    black_box(collector.prepare(&store.snapshot()));
 }
 
 /// The `/metrics` body as `http::metrics` renders it.
-fn render_body(exporter: &ExporterMetrics, entries: &[Arc<Entry>], out: &mut String) {
+fn render_body(
+    exporter: &ExporterMetrics,
+    collector: &Collector,
+    entries: &[Arc<Entry>],
+    out: &mut String,
+) {
     out.clear();
     exporter.render(out);
-    collector::render(entries, SystemTime::now(), out);
+    collector.render(entries, SystemTime::now(), out);
 }
 
 /// One sample line of the exposition: name, label pairs, value.
@@ -468,18 +481,18 @@ fn main() {
     memory.push(("+ outcomes: parsed chains", rss(), live()));
     let store = Store::default();
     for (spec, outcome) in config.targets.iter().zip(outcomes) {
-        let series = PreparedTarget::new(spec, &outcome, None);
         store.record(
-            Entry {
+            Observation::Endpoint {
                 spec: spec.clone(),
                 outcome,
-                series,
             },
             || true,
         );
     }
+    let collector = Collector::default();
+    black_box(collector.prepare(&store.snapshot()));
     memory.push(("+ store: entries, prepared series", rss(), live()));
-    churn(&store, churn_rounds);
+    churn(&store, &collector, churn_rounds);
     drop(chains);
     drop(yaml);
     memory.push((
@@ -497,7 +510,7 @@ fn main() {
     let mut out = String::new();
     let live_before_render = live();
     let mut times = time_runs(iters, || {
-        render_body(&exporter, &snapshot, &mut out);
+        render_body(&exporter, &collector, &snapshot, &mut out);
         black_box(out.len());
     });
     let (min, med, p99) = times.wall();
@@ -515,7 +528,7 @@ fn main() {
     let mut fresh_times = time_runs(iters, || {
         let mut body = String::with_capacity(snapshot.len() * 4096 + 2048);
         exporter.render(&mut body);
-        collector::render(&snapshot, SystemTime::now(), &mut body);
+        collector.render(&snapshot, SystemTime::now(), &mut body);
         black_box(body.len());
     });
     let (fmin, fmed, fp99) = fresh_times.wall();
@@ -524,7 +537,7 @@ fn main() {
     // Breakdown: the per-target families alone, and the exporter registry alone.
     let mut coll_times = time_runs(iters, || {
         out.clear();
-        collector::render(&snapshot, SystemTime::now(), &mut out);
+        collector.render(&snapshot, SystemTime::now(), &mut out);
         black_box(out.len());
     });
     let (_, coll_med, _) = coll_times.wall();
@@ -539,10 +552,8 @@ fn main() {
     let mut prepare_times: Vec<Duration> = (0..5)
         .map(|_| {
             let start = Instant::now();
-            let prepared: Vec<PreparedTarget> = snapshot
-                .iter()
-                .map(|e| PreparedTarget::new(&e.spec, &e.outcome, Some(&e.series)))
-                .collect();
+            let prepared: Vec<PreparedTarget> =
+                snapshot.iter().map(|e| PreparedTarget::new(e)).collect();
             let took = start.elapsed();
             black_box(prepared);
             took
@@ -625,7 +636,7 @@ fn main() {
         out.clear();
         let prom_time = SystemTime::now();
         let prom_now = collector::unix_seconds(prom_time);
-        collector::render(&snapshot, prom_time, &mut out);
+        collector.render(&snapshot, prom_time, &mut out);
         let (rss_before, live_before) = (rss(), live());
         let fill_start = Instant::now();
         let prom = PromAlternative::from_body(&out, prom_now);

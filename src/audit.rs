@@ -1,12 +1,16 @@
 //! Audit events: who changed certwatch's configuration, who failed to authenticate,
-//! and whose `/probe` requests were refused.
+//! whose credentials were not checked because authentication was busy, and whose
+//! `/probe` requests were refused.
 //!
 //! Each event is one `tracing` event with the target [`TARGET`] (`certwatch::audit`),
 //! the field `audit = true` and an `event` field naming it, so that a log pipeline can
-//! route them apart (`--log-format json` writes both as JSON keys). The fields of each
+//! route them apart: `--log-format json` writes the `tracing` target as the key
+//! `module` (see [`crate::logging::json`]) beside `audit` and `event`; the key `target`
+//! is kept for a probe target's name, which audit events do not log. The fields of each
 //! event are fixed here; callers only supply the facts. A password never reaches this
-//! module, and text a client chose (a user name, a target) is cut and its control
-//! characters escaped before it is logged.
+//! module, and text a client chose (a user name, a target) is cut and its control,
+//! bidirectional and format characters escaped ([`crate::printable`]) before it is
+//! logged; so is an error's detail, which can quote a client's certificate.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +30,8 @@ pub enum Trigger {
     Http(SocketAddr),
     /// A watched file (the web configuration, a certificate, a key or a CA) changed.
     FileChange,
+    /// `--config.auto-reload` saw the configuration file, or a file it names, change.
+    AutoReload,
 }
 
 impl fmt::Display for Trigger {
@@ -34,6 +40,7 @@ impl fmt::Display for Trigger {
             Trigger::Signal => f.write_str("SIGHUP"),
             Trigger::Http(client) => write!(f, "{client}"),
             Trigger::FileChange => f.write_str("file change"),
+            Trigger::AutoReload => f.write_str("config.auto-reload"),
         }
     }
 }
@@ -126,8 +133,34 @@ pub fn auth_failed(client: SocketAddr, method: Method, user: &str, reason: &str,
         method = method.as_str(),
         user = %clean(user),
         reason,
-        detail,
+        detail = %crate::printable::Printable(detail),
         "authentication failed"
+    );
+}
+
+/// A client's credentials were not checked because authentication was busy (see
+/// `web::auth`): it was answered `status` (429 or 503) with `Retry-After`. `user` is
+/// the name it gave; `reason` a short fixed word; `suppressed` counts earlier such
+/// refusals (of any client) not logged one by one.
+pub fn auth_refused(
+    client: SocketAddr,
+    method: Method,
+    user: &str,
+    reason: &str,
+    status: u16,
+    suppressed: u64,
+) {
+    tracing::warn!(
+        target: TARGET,
+        audit = true,
+        event = "auth_refused",
+        client = %client,
+        method = method.as_str(),
+        user = %clean(user),
+        reason,
+        status,
+        suppressed,
+        "authentication busy: credentials not checked"
     );
 }
 
@@ -153,17 +186,14 @@ pub fn probe_refused(
     );
 }
 
-/// `text` cut to [`MAX_TEXT`] characters, with control characters escaped.
+/// `text` cut to [`MAX_TEXT`] characters, with control, bidirectional and format
+/// characters escaped.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
-    for c in text.chars().take(MAX_TEXT) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let cut = text
+        .char_indices()
+        .nth(MAX_TEXT)
+        .map_or(text, |(at, _)| &text[..at]);
+    crate::printable::printable(cut).into_owned()
 }
 
 #[cfg(test)]
@@ -174,6 +204,8 @@ mod tests {
     fn client_text_is_cut_and_control_characters_escaped() {
         assert_eq!(clean("alice"), "alice");
         assert_eq!(clean("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        assert_eq!(clean("user\u{202e}nimda"), "user\\u{202e}nimda");
+        assert_eq!(clean("\u{2066}x\u{200b}"), "\\u{2066}x\\u{200b}");
         assert_eq!(clean(&"x".repeat(1000)).len(), MAX_TEXT);
     }
 }

@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Address, PromDuration, StartTls, TlsName};
+use crate::config::{Address, PromDuration, StartTls, TlsName, ValueError, XmppDomain};
 
 /// Watch TLS certificates and export their expiry and health to Prometheus.
 #[derive(Debug, Parser)]
@@ -55,7 +56,7 @@ pub struct CheckArgs {
     /// The endpoint: host:port, ipv4:port, or an IPv6 address in brackets and a port.
     pub address: Address,
     /// Upgrade with STARTTLS first.
-    #[arg(long, value_name = "PROTO", default_value = "none")]
+    #[arg(long, value_name = "PROTO", default_value = "none", value_parser = starttls_parser())]
     pub starttls: StartTls,
     /// SNI and the name verified [default: the host of ADDRESS].
     #[arg(long, value_name = "NAME")]
@@ -72,15 +73,82 @@ pub struct CheckArgs {
     /// Bound on the whole probe.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: PromDuration,
-    /// WARNING when a presented certificate expires within this.
-    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    /// WARNING when a certificate that counts expires within this (the leaf and the
+    /// verified path; every presented certificate when the chain does not verify).
+    #[arg(long, value_name = "DURATION", default_value = "21d")]
     pub warn: PromDuration,
-    /// CRITICAL when a presented certificate expires within this.
+    /// CRITICAL when a certificate that counts expires within this.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub crit: PromDuration,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The XMPP domain sent in the stream header [default: the server name]; with
+    /// `--starttls xmpp` or `xmpp_server` only.
+    #[arg(long, value_name = "DOMAIN")]
+    pub xmpp_domain: Option<XmppDomain>,
+    /// Also print the transcript of the probe: every address, connect, line of the
+    /// STARTTLS dialogue, the handshake and the phase times.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `--starttls`: one of the dialects, each listed with its protocol in `--help`.
+fn starttls_parser() -> impl TypedValueParser<Value = StartTls> {
+    PossibleValuesParser::new(
+        StartTls::ALL
+            .iter()
+            .map(|dialect| PossibleValue::new(dialect.as_str()).help(starttls_help(*dialect))),
+    )
+    .map(|name| {
+        name.parse::<StartTls>()
+            .expect("every listed value is a dialect")
+    })
+}
+
+/// What each dialect speaks, for `--help`.
+const fn starttls_help(dialect: StartTls) -> &'static str {
+    match dialect {
+        StartTls::None => "TLS from the first byte (HTTPS, IMAPS, SMTPS...)",
+        StartTls::Smtp => "SMTP STARTTLS (RFC 3207), ports 25 and 587",
+        StartTls::Lmtp => "LMTP STARTTLS after LHLO (RFC 2033)",
+        StartTls::Imap => "IMAP STARTTLS (RFC 9051), port 143",
+        StartTls::Pop3 => "POP3 STLS (RFC 2595), port 110",
+        StartTls::Ftp => "FTP AUTH TLS (RFC 4217), port 21",
+        StartTls::Ldap => "LDAP StartTLS extended operation (RFC 4511), port 389",
+        StartTls::Postgres => "PostgreSQL SSLRequest, port 5432",
+        StartTls::Mysql => "MySQL and MariaDB SSL request, port 3306",
+        StartTls::Xmpp => "XMPP client-to-server stream (RFC 6120), port 5222",
+        StartTls::XmppServer => "XMPP server-to-server stream (RFC 6120), port 5269",
+        StartTls::Nntp => "NNTP STARTTLS (RFC 4642), port 119",
+        StartTls::Sieve => "ManageSieve STARTTLS (RFC 5804), port 4190",
+    }
+}
+
+/// Whether the command line `args` (program name first) runs `check`: the first word
+/// that is neither an option nor the value of a global option is `check`. Used to
+/// report a command line clap refuses as a Nagios plugin must.
+pub fn runs_check(args: &[std::ffi::OsString]) -> bool {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        match word.as_ref() {
+            // The global options that take a separate value.
+            "--log-format" | "--log-level" => {
+                words.next();
+            }
+            option if option.starts_with('-') => {}
+            command => return command == "check",
+        }
+    }
+    false
+}
+
+/// Whether `check`'s command line `args` asks for JSON (`--json` before any `--`).
+pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Options of `serve`.
@@ -95,6 +163,44 @@ pub struct ServeArgs {
     /// Prometheus exporter web configuration (TLS, basic auth).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Reload when the configuration file (or a PEM file it names) changes, as a
+    /// SIGHUP would. Follows symbolic links and compares contents, so a Kubernetes
+    /// ConfigMap update and an editor's rename are both seen.
+    #[arg(long = "config.auto-reload", alias = "config.enable-auto-reload")]
+    pub config_auto_reload: bool,
+    /// How often `--config.auto-reload` looks at the files; a change is applied once
+    /// two looks agree on it [default: 1s].
+    #[arg(
+        long = "config.auto-reload-interval",
+        value_name = "DURATION",
+        value_parser = reload_interval
+    )]
+    pub config_auto_reload_interval: Option<PromDuration>,
+}
+
+/// The shortest `--config.auto-reload-interval`.
+pub const MIN_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Why a `--config.auto-reload-interval` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntervalError {
+    /// Not a duration.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// Shorter than [`MIN_RELOAD_INTERVAL`].
+    #[error("{given} is shorter than the shortest interval, 100ms")]
+    TooShort {
+        /// The duration given.
+        given: PromDuration,
+    },
+}
+
+fn reload_interval(text: &str) -> Result<PromDuration, IntervalError> {
+    let given: PromDuration = text.parse()?;
+    if given.get() < MIN_RELOAD_INTERVAL {
+        return Err(IntervalError::TooShort { given });
+    }
+    Ok(given)
 }
 
 /// Logging options, valid with every command.

@@ -3,25 +3,37 @@
 //! The data flows through one module per stage:
 //!
 //! ```text
-//! config ──► scheduler ──► probe ──────────────────────────────► store ──► http
-//! (YAML →    (when, how     resolve → connect → starttls →       (latest    (/metrics via
-//!  TargetSpec) many at once)  tls handshake → cert + verify)       outcome)   metrics::collector)
+//! config ──► scheduler ──► sources ─────────────────────────────► store ──► metrics ──► http
+//! (YAML →    (when, how     endpoint: probe (resolve → connect →     (latest    (prepared   (/metrics,
+//!  TargetSpec) many at once)  starttls → tls → cert + verify)         observation series,    /probe, /)
+//!                             certwatch-self: web::self_cert          per source) rendered
+//!                                                                                  per chunk)
 //! ```
 //!
-//! - [`config`] reads and validates the file into immutable [`config::TargetSpec`]s.
-//! - [`scheduler`] probes each target at start and every interval, spread over the
-//!   interval, at most `concurrency` at a time.
-//! - [`probe`] runs one probe: [`probe::resolve`], [`probe::connect`],
-//!   [`probe::starttls`], [`probe::tls`], then [`cert`] parses the chain and
-//!   [`probe::verify`] judges it, giving a [`probe::outcome::ProbeOutcome`].
-//! - [`store`] keeps the latest outcome per target with its prepared series.
-//! - [`metrics`] renders the store at scrape time; [`http`] serves it, with [`status`]
-//!   for the `/` page and [`probe_gate`] admitting `GET /probe` requests. [`web`]
-//!   secures certwatch's own endpoint (`--web.config.file`: TLS, client certificates,
-//!   basic auth), serves it, and reports its certificate as the target
-//!   `certwatch-self`. [`audit`] logs who reloaded, who failed to authenticate and
-//!   whose `/probe` was refused. [`app`] wires them together; [`cli`] parses the
-//!   command line; [`report`] formats `certwatch check`.
+//! - [`config`] reads and validates the file into immutable, plain-data
+//!   [`config::TargetSpec`]s.
+//! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
+//!   over the interval, at most `concurrency` at a time ([`limit`]).
+//! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
+//!   [`probe`] ([`probe::resolve`], [`probe::connect`], [`probe::starttls`],
+//!   [`probe::tls`], or [`probe::legacy`]'s second hello for a server only older TLS
+//!   reaches, then [`cert`] parses the chain, [`probe::verify`] judges it and
+//!   [`probe::hygiene`] lists its issues, giving a [`probe::outcome::ProbeOutcome`]);
+//!   certwatch's own serving certificate is [`web::self_cert`].
+//! - [`store`] keeps the latest observation per source, and the probe counters.
+//! - [`metrics`] prepares each entry's series once (the collector owns that cache) and
+//!   renders them at scrape time; [`http`] serves them within a memory budget and a
+//!   deadline, with [`status`] for the `/` page and [`probe_gate`] admitting
+//!   `GET /probe` requests. [`web`] secures certwatch's own endpoint
+//!   (`--web.config.file`: TLS, client certificates, basic auth) and serves it.
+//!   [`audit`] logs who reloaded, who failed to authenticate and whose `/probe` was
+//!   refused. [`app`] wires them together; [`cli`] parses the command line; [`report`]
+//!   formats `certwatch check`. [`severity`] judges an address for `check` and the
+//!   status page alike; [`printable`] escapes peer text before a person sees it;
+//!   [`logging`] writes log lines to stderr without ever blocking or failing on it.
+//! - Beneath them: [`fileread`] reads every file a configuration names (bounded, never
+//!   a FIFO or a device), and [`trust`] holds the trust anchors and TLS client
+//!   material that `config` loads and `probe` uses.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -31,13 +43,20 @@ pub mod audit;
 pub mod cert;
 pub mod cli;
 pub mod config;
+pub mod fileread;
 pub mod http;
+pub mod limit;
+pub mod logging;
 pub mod metrics;
+pub mod printable;
 pub mod probe;
 pub mod probe_gate;
 pub mod report;
 pub mod scheduler;
+pub mod severity;
 pub mod shared;
+pub mod source;
 pub mod status;
 pub mod store;
+pub mod trust;
 pub mod web;

@@ -1,47 +1,58 @@
 //! The `certwatch` binary: logging, the command line, exit codes. Everything else is
 //! in the library.
+//!
+//! Nothing here writes with `println!` or `eprintln!`, which panic on a closed stream:
+//! command output goes through `logging::write_stdout`/`write_stderr`, and `serve`'s
+//! last words through the log sink, which cannot block on a full stderr.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
+use certwatch::app;
+use certwatch::cli::{self, CheckArgs, Cli, Command, ConfigCommand};
+use certwatch::config::raw::{RawSettings, RawTls};
+use certwatch::config::StartTls;
+use certwatch::logging::{self, write_stderr, write_stdout, LogGuard};
+use certwatch::probe::transcript;
+use certwatch::report::{self, Status, Thresholds};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
-
-use certwatch::app;
-use certwatch::cli::{CheckArgs, Cli, Command, ConfigCommand, LogArgs, LogFormat};
-use certwatch::config::raw::{RawSettings, RawTls};
-use certwatch::report::{self, Status, Thresholds};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() && std::env::args().nth(1).as_deref() == Some("check") => {
-            // `check` is a Nagios plugin: bad arguments are UNKNOWN (3).
-            let _ = e.print();
-            return Status::Unknown.exit_code();
+        Err(e) if e.use_stderr() && cli::runs_check(&args) => {
+            // `check` is a Nagios plugin: bad arguments are UNKNOWN (3), said on
+            // stdout in the plugin's format (or as JSON with --json).
+            return check_usage_error(&e, cli::wants_json(&args));
         }
         Err(e) => e.exit(),
     };
-    if let Err(message) = init_logging(&cli.log) {
-        eprintln!("certwatch: {message}");
-        return ExitCode::from(2);
-    }
+    let guard = match logging::init(&cli.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            write_stderr(&format!("certwatch: {e}\n"));
+            return ExitCode::from(2);
+        }
+    };
+    // The guard flushes the log lines still queued when it drops, after these.
     match cli.command {
         Some(Command::Config(ConfigCommand::Check { file })) => config_check(&file),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(args, &guard),
         Some(Command::Check(args)) => check(args),
-        None => serve(cli.serve),
+        None => serve(cli.serve, &guard),
     }
 }
 
-fn serve(args: certwatch::cli::ServeArgs) -> ExitCode {
+fn serve(args: certwatch::cli::ServeArgs, log: &LogGuard) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("certwatch: cannot start the async runtime: {e}");
+            log.line(&format!("certwatch: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -56,16 +67,60 @@ fn serve(args: certwatch::cli::ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("certwatch: {e}");
+            log.line(&format!("certwatch: {e}"));
             ExitCode::FAILURE
         }
     }
 }
 
+/// `check`'s answer to a command line clap refused: UNKNOWN (3), on stdout.
+fn check_usage_error(error: &clap::Error, json: bool) -> ExitCode {
+    let rendered = error.render().to_string();
+    // clap's message is its first paragraph; the usage and the hint follow.
+    let problem = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let details: Vec<&str> = rendered
+        .split("\n\n")
+        .skip(1)
+        .flat_map(str::lines)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    check_unknown(&problem, &details, json)
+}
+
+/// Prints that `check` could not run (UNKNOWN, exit 3), as text or JSON.
+fn check_unknown(problem: &str, details: &[&str], json: bool) -> ExitCode {
+    if json {
+        let doc = report::unknown_json(problem, std::time::SystemTime::now());
+        write_stdout(&format!("{}\n", report::json_text(&doc)));
+    } else {
+        write_stdout(&report::unknown_text(problem, details));
+    }
+    Status::Unknown.exit_code()
+}
+
 fn check(args: CheckArgs) -> ExitCode {
+    if args.xmpp_domain.is_some() && !matches!(args.starttls, StartTls::Xmpp | StartTls::XmppServer)
+    {
+        return check_unknown(
+            &format!(
+                "--xmpp-domain applies to --starttls xmpp or xmpp_server, not {}",
+                args.starttls
+            ),
+            &[],
+            args.json,
+        );
+    }
     let settings = RawSettings {
         timeout: Some(args.timeout),
         starttls: Some(args.starttls),
+        xmpp_domain: args.xmpp_domain,
         tls: Some(RawTls {
             ca_file: args.ca_file,
             client_cert_file: args.client_cert,
@@ -75,10 +130,7 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     let spec = match certwatch::config::one_off_target(args.address, args.server_name, settings) {
         Ok(spec) => spec,
-        Err(e) => {
-            println!("CERTWATCH UNKNOWN - {e}");
-            return Status::Unknown.exit_code();
-        }
+        Err(e) => return check_unknown(&e.to_string(), &[], args.json),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -86,21 +138,41 @@ fn check(args: CheckArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            println!("CERTWATCH UNKNOWN - cannot start the async runtime: {e}");
-            return Status::Unknown.exit_code();
+            return check_unknown(
+                &format!("cannot start the async runtime: {e}"),
+                &[],
+                args.json,
+            )
         }
     };
-    let outcome = runtime.block_on(certwatch::probe::run(&spec));
+    let (outcome, transcript) = if args.verbose {
+        let (outcome, transcript) =
+            runtime.block_on(transcript::recorded(certwatch::probe::run(&spec)));
+        (outcome, Some(transcript))
+    } else {
+        (runtime.block_on(certwatch::probe::run(&spec)), None)
+    };
     runtime.shutdown_background();
     let thresholds = Thresholds {
-        warn: args.warn.get(),
-        crit: args.crit.get(),
+        warning: args.warn.get(),
+        critical: args.crit.get(),
     };
     let now = std::time::SystemTime::now();
+    let transcript = transcript.map(|t| t.render(&spec, &outcome, now));
     if args.json {
-        println!("{:#}", report::json(&spec, &outcome, thresholds, now));
+        let mut doc = report::json(&spec, &outcome, thresholds, now);
+        if let Some(transcript) = &transcript {
+            doc["transcript"] = transcript.lines().collect::<Vec<_>>().into();
+        }
+        write_stdout(&format!("{}\n", report::json_text(&doc)));
     } else {
-        print!("{}", report::text(&spec, &outcome, thresholds, now));
+        let mut text = report::text(&spec, &outcome, thresholds, now);
+        if let Some(transcript) = &transcript {
+            // In a plugin's long output a `|` starts performance data.
+            text.push_str("\nTranscript:\n");
+            text.push_str(&transcript.replace('|', "\\u{7c}"));
+        }
+        write_stdout(&text);
     }
     report::status(&outcome, thresholds, now).exit_code()
 }
@@ -108,32 +180,18 @@ fn check(args: CheckArgs) -> ExitCode {
 fn config_check(file: &std::path::Path) -> ExitCode {
     match app::check_config(file) {
         Ok(targets) => {
-            println!("{}: valid, {targets} target(s)", file.display());
+            write_stdout(&format!("{}: valid, {targets} target(s)\n", file.display()));
             ExitCode::SUCCESS
         }
         Err(problems) => {
-            for problem in &problems {
-                println!("{problem}");
-            }
-            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            let listed: String = problems.iter().map(|p| format!("{p}\n")).collect();
+            write_stdout(&listed);
+            write_stderr(&format!(
+                "{}: {} problem(s)\n",
+                file.display(),
+                problems.len()
+            ));
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(args: &LogArgs) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&args.log_level).map_err(|e| {
-        format!(
-            "invalid --log-level {:?}: {e}; use error, warn, info, debug or trace",
-            args.log_level
-        )
-    })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-    Ok(())
 }

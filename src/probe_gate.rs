@@ -107,8 +107,9 @@ impl ProbeGate {
     }
 }
 
-/// IPv4 addresses as they are (IPv4-mapped IPv6 ones included), IPv6 by /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+/// How clients are told apart: IPv4 addresses as they are (IPv4-mapped IPv6 ones
+/// included), IPv6 by /64 (one host usually has a whole /64).
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {

@@ -1,47 +1,56 @@
 //! The `/` status page: every probed address with its state, days left, reason and last
-//! error, worst first. Plain HTML, no JavaScript; everything from a server or the
-//! configuration is escaped.
+//! error, worst first. Plain HTML, no JavaScript. The state and the days left are
+//! [`severity::judge`]'s, with the thresholds the caller passes. Everything from a
+//! server or the configuration is escaped twice: [`printable`] makes control and
+//! bidirectional characters visible, then [`escape`] makes markup text.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::metrics::collector::unix_seconds;
+use crate::printable::printable;
 use crate::probe::outcome::{AddressOutcome, Verdict};
-use crate::store::Entry;
+use crate::severity::{self, Judgement, Reason, Severity, Thresholds};
+use crate::store::{Entry, Observation};
 
 /// One line of the page.
 struct Line<'a> {
     target: &'a str,
     address: &'a AddressOutcome,
-    severity: u8,
-    days_left: Option<f64>,
-    reason: String,
-    detail: String,
+    judgement: Judgement<'a>,
+    detail: &'a str,
 }
 
-/// The page for `entries`, with days left computed at `now`.
-pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
-    let now = unix_seconds(now);
+impl Line<'_> {
+    fn days_left(&self) -> Option<f64> {
+        self.judgement.limit.map(|l| l.days_left())
+    }
+}
+
+/// The page for `entries`, judged with `thresholds` at `now`.
+pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -> String {
     let mut lines: Vec<Line<'_>> = entries
         .iter()
-        .flat_map(|e| {
-            e.outcome
+        .flat_map(|e| match &e.observation {
+            Observation::Endpoint { spec, outcome } => outcome
                 .addresses
                 .iter()
-                .map(move |a| line(&e.spec.name, a, now))
+                .map(move |a| line(&spec.name, a, thresholds, now)),
         })
         .collect();
     lines.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
+        b.judgement
+            .severity
+            .cmp(&a.judgement.severity)
             .then(
-                a.days_left
+                a.days_left()
                     .unwrap_or(f64::INFINITY)
-                    .total_cmp(&b.days_left.unwrap_or(f64::INFINITY)),
+                    .total_cmp(&b.days_left().unwrap_or(f64::INFINITY)),
             )
             .then(a.target.cmp(b.target))
     });
+    let now = unix_seconds(now);
     let mut html = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>certwatch</title>\n",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}",
@@ -51,29 +60,41 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
         "<table><thead><tr><th>target</th><th>ip</th><th>state</th><th>days left</th><th>reason</th><th>last error</th><th>last probe</th></tr></thead><tbody>\n"
     ));
     for line in &lines {
-        let class = match line.severity {
-            0 => "ok",
-            1 => "warn",
-            _ => "bad",
+        let class = match line.judgement.severity {
+            Severity::Ok => "ok",
+            Severity::Warning => "warn",
+            Severity::Critical => "bad",
         };
-        let state = match line.severity {
-            0 => "ok",
-            1 => "expiring",
-            _ => "failing",
+        let state = match line.judgement.reason {
+            Reason::HandshakeFailed(_) | Reason::NotVerified(_) | Reason::NoCertificate => {
+                "failing"
+            }
+            Reason::Unreadable { .. } => "unreadable",
+            Reason::Expired => "expired",
+            Reason::ExpiresWithinCritical => "expiring soon",
+            Reason::ExpiresWithinWarning => "expiring",
+            Reason::LegacyOnly => "legacy TLS only",
+            Reason::Valid => "ok",
         };
         let days = line
-            .days_left
+            .days_left()
             .map(|d| format!("{d:.1}"))
             .unwrap_or_else(|| "–".into());
         let ip = line.address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         let ago = (now - unix_seconds(line.address.finished_at)).max(0.0);
+        let reason = match line.judgement.reason {
+            // The page has said `stage: reason` for a failed handshake since it began.
+            Reason::HandshakeFailed(kind) => format!("{}: {}", kind.stage(), kind.reason_label()),
+            Reason::Valid => String::new(),
+            _ => line.judgement.to_string(),
+        };
         let _ = writeln!(
             html,
             "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{state}</td><td>{days}</td><td>{}</td><td>{}</td><td>{ago:.0}s ago</td></tr>",
-            escape(line.target),
+            escape(&printable(line.target)),
             escape(&ip),
-            escape(&line.reason),
-            escape(&line.detail),
+            escape(&printable(&reason)),
+            escape(&printable(line.detail)),
         );
     }
     if lines.is_empty() {
@@ -83,36 +104,21 @@ pub fn render(entries: &[Arc<Entry>], now: SystemTime) -> String {
     html
 }
 
-/// Days before a certificate expires that the page marks it as expiring.
-const EXPIRING_DAYS: f64 = 21.0;
-
-fn line<'a>(target: &'a str, address: &'a AddressOutcome, now: f64) -> Line<'a> {
-    let days_left = address
-        .chain
-        .iter()
-        .filter_map(|c| c.not_after())
-        .min()
-        .map(|t| (t as f64 - now) / 86_400.0);
-    let (severity, reason, detail) = match (&address.handshake, &address.verdict) {
-        (Err(f), _) => (
-            2,
-            format!("{}: {}", f.kind.stage(), f.kind.reason_label()),
-            f.detail.clone(),
-        ),
-        (Ok(_), Some(Verdict::Failed { reason, detail })) => {
-            (2, reason.as_label().to_owned(), detail.clone())
-        }
-        (Ok(_), _) if days_left.is_some_and(|d| d < EXPIRING_DAYS) => {
-            (1, String::new(), String::new())
-        }
-        (Ok(_), _) => (0, String::new(), String::new()),
+fn line<'a>(
+    target: &'a str,
+    address: &'a AddressOutcome,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Line<'a> {
+    let detail = match (&address.handshake, &address.verdict) {
+        (Err(f), _) => f.detail.as_str(),
+        (Ok(_), Some(Verdict::Failed { detail, .. })) => detail.as_str(),
+        (Ok(_), _) => "",
     };
     Line {
         target,
         address,
-        severity,
-        days_left,
-        reason,
+        judgement: severity::judge(address, thresholds, now),
         detail,
     }
 }
@@ -135,13 +141,133 @@ pub fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::raw::RawSettings;
+    use crate::probe::outcome::ProbeOutcome;
+    use crate::severity::fixtures::*;
+
+    fn entry(name: &str, address: AddressOutcome) -> Arc<Entry> {
+        let mut spec = crate::config::one_off_target(
+            "127.0.0.1:443".parse().expect("address"),
+            None,
+            RawSettings::default(),
+        )
+        .expect("spec");
+        spec.name = name.to_owned();
+        let store = crate::store::Store::default();
+        let observation = Observation::Endpoint {
+            spec: Arc::new(spec),
+            outcome: ProbeOutcome {
+                addresses: vec![address],
+            },
+        };
+        store.record(observation, || true).expect("stored")
+    }
+
+    /// (class, target, state, days left, reason) of each row, in order.
+    fn rows(html: &str) -> Vec<[String; 5]> {
+        html.split("<tr class=\"")
+            .skip(1)
+            .map(|row| {
+                let class = row[..row.find('"').unwrap()].to_owned();
+                let cells: Vec<String> = row
+                    .split("<td>")
+                    .skip(1)
+                    .map(|c| c[..c.find("</td>").unwrap()].to_owned())
+                    .collect();
+                [
+                    class,
+                    cells[0].clone(),
+                    cells[2].clone(),
+                    cells[3].clone(),
+                    cells[4].clone(),
+                ]
+            })
+            .collect()
+    }
 
     #[test]
     fn markup_from_servers_is_escaped() {
         assert_eq!(
             escape("<script>alert('x')</script>&\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn states_follow_the_one_classifier_worst_first() {
+        let entries = [
+            entry(
+                "fine",
+                address(tls(), vec![cert("CN=fine", 90.0)], verified(90.0)),
+            ),
+            entry(
+                "soon",
+                address(tls(), vec![cert("CN=soon", 3.0)], verified(3.0)),
+            ),
+            entry(
+                "later",
+                address(tls(), vec![cert("CN=later", 14.0)], verified(14.0)),
+            ),
+            entry("gone", address(tls(), vec![cert("CN=gone", -1.0)], None)),
+            entry("down", address(refused("nothing listens"), vec![], None)),
+        ];
+        let html = render(&entries, Thresholds::DEFAULT, now());
+        let rows = rows(&html);
+        assert_eq!(
+            rows.iter()
+                .map(|r| [r[0].as_str(), r[1].as_str(), r[2].as_str()])
+                .collect::<Vec<_>>(),
+            [
+                ["bad", "gone", "expired"],
+                ["bad", "soon", "expiring soon"],
+                ["bad", "down", "failing"],
+                ["warn", "later", "expiring"],
+                ["ok", "fine", "ok"],
+            ]
+        );
+        assert_eq!(rows[1][3], "3.0");
+        assert_eq!(rows[1][4], "certificate 0 (CN=soon) expires in 3.0 days");
+        assert_eq!(rows[2][3], "–");
+        assert_eq!(rows[2][4], "connect: refused");
+    }
+
+    #[test]
+    fn the_thresholds_are_the_callers() {
+        let entries = [entry(
+            "later",
+            address(tls(), vec![cert("CN=later", 14.0)], verified(14.0)),
+        )];
+        let tight = Thresholds {
+            warning: Duration::from_secs(30 * 86_400),
+            critical: Duration::from_secs(20 * 86_400),
+        };
+        assert_eq!(rows(&render(&entries, tight, now()))[0][2], "expiring soon");
+        let loose = Thresholds {
+            warning: Duration::from_secs(10 * 86_400),
+            critical: Duration::from_secs(86_400),
+        };
+        assert_eq!(rows(&render(&entries, loose, now()))[0][2], "ok");
+    }
+
+    #[test]
+    fn control_and_bidi_characters_from_servers_are_shown_not_obeyed() {
+        let entries = [entry(
+            "t\u{202e}gt",
+            address(
+                refused("220 \u{1b}[2Jmail\u{202e}lmth.\u{2069}<b>\r\n"),
+                vec![],
+                None,
+            ),
+        )];
+        let html = render(&entries, Thresholds::DEFAULT, now());
+        assert!(!html.contains(|c: char| c != '\n' && crate::printable::is_unsafe(c)));
+        assert!(html.contains("<td>t\\u{202e}gt</td>"), "{html}");
+        assert!(
+            html.contains("220 \\u{1b}[2Jmail\\u{202e}lmth.\\u{2069}&lt;b&gt;\\r\\n"),
+            "{html}"
         );
     }
 }

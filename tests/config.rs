@@ -154,7 +154,11 @@ fn value_errors_name_their_line_and_column_and_what_to_write() {
             "webpki, system, none",
         ),
         ("listen: nowhere\n", "c.yml:1:9:", "invalid listen address"),
-        ("concurrency: 0\n", "c.yml:1:14:", "at least 1"),
+        (
+            "concurrency: 0\n",
+            "c.yml:1:14:",
+            "out of range: use 1 to 100000",
+        ),
         (
             "targets:\n  - address: a.example:443\n    interval: 10s\n    timeout: 30s\n",
             "c.yml:2:5:",

@@ -193,3 +193,40 @@ async fn a_reset_after_the_client_hello_is_a_handshake_reset() {
         ("handshake".into(), "reset".into())
     );
 }
+
+/// A reset after the ClientHello may be an old server refusing a hello it does not
+/// understand: the legacy hello tries (full, then cautious: three connections in all)
+/// and the failure says what happened, never "no certificate"; `legacy: off` makes one.
+#[tokio::test]
+async fn a_reset_after_the_hello_tries_the_legacy_hellos_and_says_what_happened() {
+    for (legacy, connections) in [("on", 3), ("off", 1)] {
+        let server = HostileServer::start(Behaviour::ResetAfterHello).await;
+        let h = Harness::new();
+        let root = Ca::root("unused");
+        let config =
+            yaml(&h, &root, server.addr, "none", "5s") + &format!("    legacy: {legacy}\n");
+        let (outcome, scrape) = h.probe(&config).await;
+        assert_eq!(failure(&scrape), ("handshake".into(), "reset".into()));
+        assert_eq!(scrape.value(LEGACY_ONLY, &[("target", "t")]), 0.0);
+        let detail = &outcome.addresses[0]
+            .handshake
+            .as_ref()
+            .expect_err("no handshake")
+            .detail;
+        assert!(
+            detail.starts_with("the server ended the handshake before its certificate arrived"),
+            "{detail}"
+        );
+        assert!(!detail.contains("no certificate"), "{detail}");
+        assert_eq!(
+            detail.contains("the legacy hello:") && detail.contains("the cautious one:"),
+            legacy == "on",
+            "{detail}"
+        );
+        assert_eq!(
+            server.accepted.try_iter().count(),
+            connections,
+            "legacy: {legacy}: {detail}"
+        );
+    }
+}

@@ -230,6 +230,10 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             }),
             chain,
             verdict: Some(verdict),
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }],
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))
@@ -258,14 +262,20 @@ proptest! {
             Ok(info) => {
                 prop_assert!(info.dns_names.len() <= MAX_SANS);
                 prop_assert!(info.ip_addresses.iter().all(|ip| ip.parse::<IpAddr>().is_ok()));
-                prop_assert!(!info.serial_hex.is_empty());
-                prop_assert!(info.serial_hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-                prop_assert!(info.serial_hex.len() == 2 || !info.serial_hex.starts_with("00"));
+                // Whole bytes of magnitude, minimal, `-` before a negative one; empty
+                // only for an INTEGER without content octets.
+                let digits = info.serial_hex.strip_prefix('-').unwrap_or(&info.serial_hex);
+                prop_assert!(digits.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                prop_assert!(digits.len() % 2 == 0);
+                prop_assert!(digits.len() == 2 || !digits.starts_with("00"));
+                prop_assert!(digits != "00" || !info.serial_hex.starts_with('-'));
+                prop_assert!(!digits.is_empty() || info.serial_hex.is_empty());
                 prop_assert_eq!(parsed.not_after(), Some(info.not_after));
-                let _ = certwatch::cert::rfc3339(info.not_before);
-                let _ = certwatch::cert::rfc3339(info.not_after);
+                // Every date read is one RFC 3339 can write.
+                prop_assert!(!certwatch::cert::rfc3339(info.not_before).starts_with("Unix"));
+                prop_assert!(!certwatch::cert::rfc3339(info.not_after).starts_with("Unix"));
             }
-            Err(message) => prop_assert!(message.starts_with("certificate does not parse")),
+            Err(message) => prop_assert!(message.to_string().starts_with("certificate does not parse")),
         }
     }
 
@@ -282,7 +292,7 @@ proptest! {
         let server_name = ServerName::try_from(name).expect("a name");
         let verdict = verify_chain(&ders, &parsed, &server_name, &c.trust, now());
         match &verdict {
-            Verdict::Verified { path_not_after } => {
+            Verdict::Verified { path_not_after, .. } => {
                 prop_assert_eq!(&chain[0], &c.chain[0], "a leaf the CA did not sign verified");
                 prop_assert_eq!(*path_not_after, c.leaf_validity.1);
                 prop_assert!(name != "elsewhere.example");
@@ -325,7 +335,7 @@ proptest! {
         let server_name = ServerName::try_from("www.example.org").expect("a name");
         let verdict = verify_chain(&ders, &parsed, &server_name, &c.trust, clock);
         let reason = match &verdict {
-            Verdict::Verified { path_not_after } => {
+            Verdict::Verified { path_not_after, .. } => {
                 prop_assert_eq!(*path_not_after, not_after);
                 None
             }
@@ -339,6 +349,84 @@ proptest! {
             None
         };
         prop_assert_eq!(reason, want, "{:?}", verdict);
+    }
+}
+
+/// The encoded time for these components: a UTCTime (two-digit year) or a
+/// GeneralizedTime, with `Z` or, for a UTCTime, a `±HHMM` offset.
+fn time_text(
+    utc: bool,
+    (y, mo, d, h, mi, s): (u16, u8, u8, u8, u8, u8),
+    offset: Option<(char, u8, u8)>,
+) -> String {
+    let year = if utc {
+        format!("{:02}", y % 100)
+    } else {
+        format!("{y:04}")
+    };
+    let zone = match offset {
+        None => "Z".to_owned(),
+        Some((sign, oh, om)) => format!("{sign}{oh:02}{om:02}"),
+    };
+    format!("{year}{mo:02}{d:02}{h:02}{mi:02}{s:02}{zone}")
+}
+
+fn x509_parser_time(tag: u8, text: &str) -> Option<i64> {
+    use x509_parser::prelude::FromDer as _;
+    let mut der = vec![tag, u8::try_from(text.len()).ok()?];
+    der.extend_from_slice(text.as_bytes());
+    x509_parser::time::ASN1Time::from_der(&der)
+        .ok()
+        .map(|(_, t)| t.timestamp())
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Whatever the bytes of a validity time, reading it gives a value or a reason,
+    /// and every value is a date RFC 3339 can write.
+    #[test]
+    fn any_time_bytes_are_read_or_refused(
+        tag in select(vec![0x17u8, 0x18, 0x13, 0x04]),
+        text in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..24),
+            prop::collection::vec(select(b"0123456789Z+-.,".to_vec()), 8..22),
+        ],
+    ) {
+        use certwatch::cert::read_time;
+        use x509_parser::asn1_rs::Tag;
+        if let Ok(unix) = read_time(Tag(u32::from(tag)), &text) {
+            prop_assert!(!certwatch::cert::rfc3339(unix).starts_with("Unix"));
+            prop_assert!(tag == 0x17 || tag == 0x18);
+        }
+    }
+
+    /// Where x509-parser 0.18 reads a time right, certwatch reads the same instant and
+    /// refuses what it refuses; they differ only on x509-parser's mistakes: a `-00MM`
+    /// offset taken as `+00:MM`, and offsets of 24 and 25 hours.
+    #[test]
+    fn times_agree_with_x509_parser_but_for_its_mistakes(
+        utc in any::<bool>(),
+        parts in (0u16..=9999, 0u8..=13, 0u8..=32, 0u8..=24, 0u8..=60, 0u8..=60),
+        offset in prop::option::of((select(vec!['+', '-']), 0u8..=26, 0u8..=60)),
+    ) {
+        use certwatch::cert::read_time;
+        use x509_parser::asn1_rs::Tag;
+        let (tag, offset) = if utc { (0x17u8, offset) } else { (0x18u8, None) };
+        let text = time_text(utc, parts, offset);
+        let ours = read_time(Tag(u32::from(tag)), text.as_bytes()).ok();
+        let theirs = x509_parser_time(tag, &text);
+        match offset {
+            Some(('-', 0, m)) if m > 0 && m <= 59 => {
+                if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                    prop_assert_eq!(ours - theirs, 2 * 60 * i64::from(m), "{}", text);
+                } else {
+                    prop_assert_eq!(ours.is_some(), theirs.is_some(), "{}", text);
+                }
+            }
+            Some((_, 24..=25, m)) if m <= 59 => prop_assert_eq!(ours, None, "{}", text),
+            _ => prop_assert_eq!(ours, theirs, "{}", text),
+        }
     }
 }
 

@@ -252,6 +252,32 @@ async fn status_page_lists_targets_worst_first_and_escapes_markup() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_uses_the_configured_thresholds() {
+    let f = fixture().await;
+    // The leaf has 60 days left: a warning under a 90-day warning threshold.
+    let yaml = format!(
+        "thresholds: {{warning: 90d, critical: 30d}}\n{}",
+        config(&[("good", &f.a)])
+    );
+    f.h.write("certwatch.yml", &yaml);
+    let dir = f.h.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let exporter =
+            Exporter::start(&dir, &["--config", "certwatch.yml", "--log-level", "debug"]);
+        exporter.wait_for_logs(&["probe succeeded"]);
+        let (status, page) = exporter.get("/");
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("<td>good</td><td>127.0.0.1</td><td>expiring</td>"),
+            "{page}"
+        );
+        assert!(exporter.stop().success());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_cancels_a_probe_under_way_and_exits_0() {
     let silent = HostileServer::start(Behaviour::Silent).await;
     let h = Harness::new();
@@ -395,4 +421,61 @@ async fn probe_limits_answer_403_429_and_503_follow_reloads_and_are_audited() {
     })
     .await
     .unwrap();
+}
+
+#[test]
+fn a_refused_reload_leaves_reloading_working_and_the_metric_truthful() {
+    let h = Harness::new();
+    let port = closed_port();
+    let valid = |names: &[&str]| {
+        let mut yaml = String::from("targets:\n");
+        for name in names {
+            yaml.push_str(&format!(
+                "  - {{address: \"127.0.0.1:{port}\", name: {name}}}\n"
+            ));
+        }
+        yaml
+    };
+    h.write("certwatch.yml", &valid(&["a"]));
+    let exporter = Exporter::start(h.path(), &["--config", "certwatch.yml"]);
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        1.0
+    );
+
+    // A value that once passed `config check` and then panicked the reload task.
+    h.write(
+        "certwatch.yml",
+        &format!("concurrency: 2305843009213693952\n{}", valid(&["a"])),
+    );
+    let (status, body) = exporter.request("POST", "/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("certwatch.yml:1:14"), "{body}");
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        0.0
+    );
+    exporter.signal("HUP");
+    exporter.wait_for_audit("config_reload", |e| {
+        e["result"] == "failure" && e["who"] == "SIGHUP"
+    });
+    assert_eq!(
+        scrape(&exporter).value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]),
+        0.0
+    );
+
+    // The next good file loads, by either path.
+    h.write("certwatch.yml", &valid(&["a", "b"]));
+    let (status, body) = exporter.request("POST", "/-/reload");
+    assert_eq!(status, 200, "{body}");
+    let after = scrape(&exporter);
+    assert_eq!(after.value(CONFIG_LAST_RELOAD_SUCCESSFUL, &[]), 1.0);
+    assert_eq!(after.value(TARGETS, &[]), 2.0);
+    h.write("certwatch.yml", &valid(&["b"]));
+    exporter.signal("HUP");
+    exporter.wait_for_audit("config_reload", |e| {
+        e["result"] == "success" && e["who"] == "SIGHUP"
+    });
+    assert_eq!(scrape(&exporter).value(TARGETS, &[]), 1.0);
+    assert!(exporter.stop().success());
 }

@@ -13,6 +13,7 @@ use support::binary_server::{BinaryServer, Step};
 use support::hostile::{Behaviour, HostileServer};
 use support::pki::{Ca, Validity};
 use support::tls_server::ServerSpec;
+use support::transcript::dialogue;
 use support::{Harness, Scrape};
 
 const T: [(&str, &str); 1] = [("target", "t")];
@@ -408,4 +409,89 @@ async fn silent_ldap_postgres_and_mysql_servers_time_out_in_starttls() {
         let took = scrape.value(PROBE_DURATION, &T);
         assert!(took < 3.0, "{dialect}: the probe took {took}s");
     }
+}
+
+// Transcripts (`/probe?debug=true`, `check --verbose`): each binary message once, as
+// escaped bytes with its length, in order.
+
+async fn transcript(starttls: &str, script: Vec<Step>) -> (String, Vec<String>) {
+    let pki = pki();
+    let server = BinaryServer::start(script, pki.tls.clone()).await;
+    let h = Harness::new();
+    let (_, text) = h
+        .transcript(&yaml(&h, &pki.root, server.addr, starttls))
+        .await;
+    let said = dialogue(&text);
+    (text, said)
+}
+
+/// `bytes` as a transcript shows a binary message.
+fn shown(bytes: &[u8]) -> String {
+    format!("[{} bytes] {}", bytes.len(), bytes.escape_ascii())
+}
+
+#[tokio::test]
+async fn each_binary_dialect_transcript_shows_each_message_once_in_order() {
+    let ldap_ok = ldap_response(1, 0, "", Some("1.3.6.1.4.1.1466.20037"));
+    let mysql_greeting = mysql_handshake(MYSQL8_CAPABILITIES);
+    let cases: Vec<(&str, Vec<Step>, Vec<String>)> = vec![
+        (
+            "ldap",
+            ldap_script(ldap_ok.clone()),
+            vec![
+                format!("C: {}", shown(&ldap_start_tls_request())),
+                format!("S: {}", shown(&ldap_ok)),
+            ],
+        ),
+        (
+            "postgres",
+            postgres_script(b"S"),
+            vec![
+                format!("C: {}", shown(&SSL_REQUEST)),
+                "S: [1 bytes] S".to_owned(),
+            ],
+        ),
+        (
+            "mysql",
+            vec![
+                Step::Send(mysql_greeting.clone()),
+                Step::ExpectWith(36, is_ssl_request),
+                Step::Tls,
+            ],
+            vec![
+                format!("S: {}", shown(&mysql_greeting)),
+                "C: [36 bytes] ".to_owned(),
+            ],
+        ),
+    ];
+    for (starttls, script, expected) in cases {
+        let (text, said) = transcript(starttls, script).await;
+        assert_eq!(said.len(), expected.len(), "{starttls}:\n{text}");
+        for (line, wanted) in said.iter().zip(&expected) {
+            assert!(
+                line.starts_with(wanted.as_str()),
+                "{starttls}: {line:?} is not {wanted:?}\n{text}"
+            );
+        }
+        assert!(text.contains("  result:      success\n"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_error_read_in_pieces_is_one_message_in_the_transcript() {
+    let fields = b"SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0";
+    let mut answer = vec![b'E'];
+    answer.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    answer.extend_from_slice(fields);
+    let script = vec![
+        Step::Expect(SSL_REQUEST.to_vec()),
+        Step::Send(answer.clone()),
+    ];
+    let (text, said) = transcript("postgres", script).await;
+    assert_eq!(said.len(), 2, "{text}");
+    assert_eq!(said[1], format!("S: {}", shown(&answer)), "{text}");
+    assert!(
+        said[1].contains("Msorry, too many clients already"),
+        "{text}"
+    );
 }

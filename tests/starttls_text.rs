@@ -8,6 +8,7 @@ use certwatch::metrics::names::*;
 use support::line_server::{LineScript, LineServer};
 use support::pki::{Ca, Validity};
 use support::tls_server::ServerSpec;
+use support::transcript::{dialogue, line_after_time};
 use support::{Harness, Scrape};
 
 const TARGET: [(&str, &str); 1] = [(LABEL_TARGET, "t")];
@@ -300,4 +301,160 @@ async fn lmtp_with_lhlo_and_starttls_succeeds() {
     .upgrade("STARTTLS", "220 2.0.0 Ready to start TLS\r\n");
     let (scrape, not_after) = probe("lmtp", script).await;
     assert_upgraded(&scrape, not_after);
+}
+
+// Transcripts (`/probe?debug=true`, `check --verbose`): every line each side said.
+
+/// The transcript of a probe of a server running `script`, and its dialogue.
+async fn transcript(protocol: &str, script: LineScript) -> (String, Vec<String>) {
+    let root = Ca::root("text root");
+    let leaf = root.leaf(&["localhost"], Validity::days(60));
+    let server = LineServer::start(
+        script,
+        ServerSpec::new(leaf.chain(&[]), leaf.key()).config(),
+    )
+    .await;
+    let h = Harness::new();
+    h.write("root.pem", &root.pem);
+    let yaml = format!(
+        "targets:\n  - address: \"{}\"\n    name: t\n    server_name: localhost\n    starttls: {protocol}\n    timeout: 5s\n    trust: none\n    tls:\n      ca_file: root.pem\n",
+        server.addr
+    );
+    let (_, text) = h.transcript(&yaml).await;
+    let said = dialogue(&text);
+    (text, said)
+}
+
+#[tokio::test]
+async fn each_line_dialect_transcript_holds_the_whole_dialogue_in_order() {
+    let lmtp = LineScript::new("220 lmtp.test LMTP ready\r\n", "500 unknown\r\n")
+        .on("LHLO", "250-lmtp.test\r\n250 STARTTLS\r\n")
+        .upgrade("STARTTLS", "220 2.0.0 Ready to start TLS\r\n");
+    let cases: Vec<(&str, LineScript, Vec<&str>)> = vec![
+        (
+            "imap",
+            imap(),
+            vec![
+                "S: * OK IMAP4rev1 mail.test ready",
+                "C: a001 CAPABILITY",
+                "S: * CAPABILITY IMAP4rev1 SASL-IR STARTTLS LOGINDISABLED",
+                "S: a001 OK CAPABILITY completed",
+                "C: a002 STARTTLS",
+                "S: a002 OK Begin TLS negotiation now",
+            ],
+        ),
+        (
+            "pop3",
+            pop3(),
+            vec![
+                "S: +OK POP3 mail.test ready",
+                "C: CAPA",
+                "S: +OK Capability list follows",
+                "S: TOP",
+                "S: UIDL",
+                "S: STLS",
+                "S: SASL PLAIN",
+                "S: .",
+                "C: STLS",
+                "S: +OK Begin TLS negotiation",
+            ],
+        ),
+        (
+            "ftp",
+            ftp(),
+            vec![
+                "S: 220-ftp.test welcomes you",
+                "S:   no code on this line",
+                "S: 220-still greeting",
+                "S: 220 ready",
+                "C: FEAT",
+                "S: 211-Features:",
+                "S:  MDTM",
+                "S:  AUTH TLS",
+                "S:  PBSZ",
+                "S:  PROT",
+                "S: 211 End",
+                "C: AUTH TLS",
+                "S: 234 AUTH TLS OK.",
+            ],
+        ),
+        (
+            "nntp",
+            nntp(),
+            vec![
+                "S: 200 news.test ready, posting allowed",
+                "C: CAPABILITIES",
+                "S: 101 Capability list:",
+                "S: VERSION 2",
+                "S: READER",
+                "S: STARTTLS",
+                "S: .",
+                "C: STARTTLS",
+                "S: 382 Continue with TLS negotiation",
+            ],
+        ),
+        (
+            "sieve",
+            sieve(),
+            vec![
+                "S: \"IMPLEMENTATION\" \"Dovecot Pigeonhole\"",
+                "S: \"SIEVE\" \"fileinto reject envelope\"",
+                "S: \"SASL\" \"\"",
+                "S: \"STARTTLS\"",
+                "S: \"VERSION\" \"1.0\"",
+                "S: OK \"Dovecot ready.\"",
+                "C: STARTTLS",
+                "S: OK \"Begin TLS negotiation now.\"",
+            ],
+        ),
+        (
+            "lmtp",
+            lmtp,
+            vec![
+                "S: 220 lmtp.test LMTP ready",
+                "C: LHLO certwatch.localhost",
+                "S: 250-lmtp.test",
+                "S: 250 STARTTLS",
+                "C: STARTTLS",
+                "S: 220 2.0.0 Ready to start TLS",
+            ],
+        ),
+    ];
+    for (protocol, script, expected) in cases {
+        let (text, said) = transcript(protocol, script).await;
+        assert_eq!(said, expected, "{protocol}:\n{text}");
+        // Then the handshake over the upgraded connection, and its result.
+        let tls = line_after_time(&text, "tls: TLSv1.3, TLS_").unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            tls.ends_with("; ALPN none; client certificate requested: no"),
+            "{tls}"
+        );
+        assert!(
+            text.contains(&format!("starttls:     {protocol}\n")),
+            "{text}"
+        );
+        assert!(text.contains("  result:      success\n"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_shows_the_line_that_refused_and_the_failure() {
+    let script = pop3().on("STLS", "-ERR TLS not available\r\n");
+    let (text, said) = transcript("pop3", script).await;
+    assert_eq!(
+        said.last().map(String::as_str),
+        Some("S: -ERR TLS not available"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  result:      failed in starttls (starttls_rejected): the server refused STARTTLS"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        line_after_time(&text, "tls: "),
+        None,
+        "no handshake was attempted:\n{text}"
+    );
 }

@@ -12,6 +12,7 @@ use rustls::ServerConfig;
 use support::hostile::{Behaviour, HostileServer};
 use support::pki::{Ca, Validity};
 use support::tls_server::{serve_until_closed, ServerSpec};
+use support::transcript::dialogue;
 use support::{Harness, Scrape};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -295,4 +296,63 @@ async fn a_silent_server_times_out_in_starttls() {
     assert_eq!(failure(&scrape), ("starttls".into(), "timeout".into()));
     let took = scrape.value(PROBE_DURATION, &[(LABEL_TARGET, "t")]);
     assert!(took < 3.0, "the probe took {took}s, past its 1s timeout");
+}
+
+// Transcripts (`/probe?debug=true`, `check --verbose`).
+
+async fn transcript_of(script: XmppScript, extra: &str) -> (String, Vec<String>) {
+    let pki = pki();
+    let server = XmppServer::start(script, pki.spec.config()).await;
+    let h = Harness::new();
+    let (_, text) = h
+        .transcript(&yaml(&h, &pki.root, server.addr, "xmpp", extra))
+        .await;
+    let said = dialogue(&text);
+    (text, said)
+}
+
+#[tokio::test]
+async fn the_xmpp_transcript_shows_each_element_in_order() {
+    let (text, said) = transcript_of(XmppScript::good(), "    xmpp_domain: example.org\n").await;
+    assert!(
+        said[0].starts_with("C: <?xml version='1.0'?><stream:stream ")
+            && said[0].contains("to='example.org'"),
+        "{text}"
+    );
+    assert!(said[1].starts_with("S: <?xml version='1.0'?>"), "{text}");
+    let server_said: Vec<&str> = said.iter().filter_map(|l| l.strip_prefix("S: ")).collect();
+    let elements = server_said.concat();
+    assert!(
+        elements.contains(&format!("<stream:features>{STARTTLS_FEATURE}")),
+        "every byte the server sent is shown, in order:\n{text}"
+    );
+    let starttls = said
+        .iter()
+        .position(|l| l.starts_with("C: <starttls"))
+        .expect("the request");
+    assert_eq!(said[starttls + 1], format!("S: {PROCEED}"), "{text}");
+    assert_eq!(said.len(), starttls + 2, "{text}");
+    assert!(text.contains("xmpp domain:  example.org\n"), "{text}");
+    assert!(text.contains("  result:      success\n"), "{text}");
+}
+
+#[tokio::test]
+async fn endless_xmpp_features_keep_a_bounded_transcript() {
+    let mut script = XmppScript::good();
+    script.opening = format!("{SERVER_HEADER}<stream:features>");
+    script.endless = true;
+    let (text, said) = transcript_of(script, "    timeout: 2s\n").await;
+    assert_eq!(
+        said.len(),
+        certwatch::probe::transcript::MAX_LINES,
+        "{text}"
+    );
+    assert!(
+        text.contains(" more line(s) of dialogue not shown (a transcript keeps 200)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  result:      failed in starttls ("),
+        "{text}"
+    );
 }

@@ -3,7 +3,12 @@
 //! Two stages, as the data flows: [`raw`] mirrors the file and rejects unknown keys and
 //! bad values with their line and column; `resolve` merges target > module >
 //! `defaults` > built-in into immutable [`TargetSpec`]s, loads PEM files and reports
-//! every remaining problem at once. Nothing downstream sees an unfilled `Option`.
+//! every remaining problem at once, each a [`SettingError`] placed at its line and
+//! column. Nothing downstream sees an unfilled `Option`, and every number is within
+//! the bounds below, so nothing downstream can overflow on one.
+//!
+//! Files are read through `crate::fileread` (bounded, never a FIFO or a device);
+//! loading is blocking and belongs off the async workers.
 
 mod error;
 mod locate;
@@ -16,14 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Problem, SettingError};
 pub use locate::Position;
 pub(crate) use locate::Positions;
-pub use resolve::{ProbeLimits, TargetSpec};
+pub use resolve::{AllowRule, ProbeLimits, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
-    Address, Host, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust,
-    XmppDomain,
+    Address, AddressProblem, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode,
+    StartTls, TlsName, Trust, ValueError, XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.
@@ -37,6 +42,39 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// The built-in probe timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most probes in flight `concurrency` accepts (the contract's bound; the
+/// scheduler's semaphore panics past `usize::MAX >> 3`).
+pub const MAX_CONCURRENCY: usize = 100_000;
+/// The most concurrent `GET /probe` requests `probe.max_in_flight` accepts.
+pub const MAX_PROBE_MAX_IN_FLIGHT: usize = 100_000;
+/// The shortest probe interval accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest probe interval accepted: 30 days. Certificates live 47 to 398 days, so
+/// probing less often would miss most renewals and failed deployments; and every
+/// `Instant + interval` downstream stays far from overflowing.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
+/// The longest probe timeout accepted: 10 minutes. A probe holds one of
+/// `concurrency`'s slots for as long as it runs; the slowest STARTTLS servers answer
+/// within a minute.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// The slowest `probe.rate_limit` accepted, per second: `1/h` (a slower one would
+/// tell clients to retry hours later).
+pub const MIN_RATE_PER_SECOND: f64 = 1.0 / 3600.0;
+/// The fastest `probe.rate_limit` accepted, per second (faster is no limit at all:
+/// remove the setting instead).
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+/// The largest configuration file read: 64 MiB. A target written out in full
+/// (address, name, module, server_name, a `tls:` block with three paths, two labels)
+/// takes about 330 bytes, so 100,000 targets take 33 MB
+/// (measured: `config check` of such a file peaks at 474 MB of memory); the limit
+/// leaves twice that for comments and longer names, and stops a device or a runaway
+/// file long before memory runs out.
+pub const CONFIG_FILE_LIMIT: u64 = 64 * crate::fileread::MIB;
+
+/// The target name of certwatch's own serving certificate, which no configured
+/// target may take.
+pub const SELF_TARGET: &str = "certwatch-self";
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -52,14 +90,39 @@ pub struct Config {
     /// Limits on `GET /probe`.
     pub probe_limits: ProbeLimits,
     resolver: resolve::Resolver,
+    /// `thresholds:`, for the status page.
+    pub thresholds: ExpiryThresholds,
+}
+
+/// When a certificate that counts becomes a warning or critical (`thresholds:`).
+/// Plain durations: `severity::Thresholds` is built from them where it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryThresholds {
+    /// A warning below this.
+    pub warning: Duration,
+    /// Critical below this.
+    pub critical: Duration,
+}
+
+impl ExpiryThresholds {
+    /// 21 days and 7 days: the status page's, `check --warn/--crit`'s and the shipped
+    /// rules' and dashboard's numbers.
+    pub const DEFAULT: ExpiryThresholds = ExpiryThresholds {
+        warning: Duration::from_secs(21 * 86_400),
+        critical: Duration::from_secs(7 * 86_400),
+    };
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path` (at most [`CONFIG_FILE_LIMIT`] bytes;
+    /// a FIFO, a device or a directory is refused before anything is read) and the PEM
+    /// files it names. Blocking.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+        let text = crate::fileread::read_text(path, CONFIG_FILE_LIMIT).map_err(|source| {
+            ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let mut config = Config::from_yaml(&text, &path.display().to_string(), base_dir)?;
@@ -79,24 +142,33 @@ impl Config {
             .expect("the empty configuration is valid")
     }
 
-    /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe` and
-    /// `check`), resolved as a target with only those settings would be.
+    /// The files this configuration read besides itself: every PEM file it named
+    /// (CA, client certificate and key), as found from the current directory. What
+    /// `--config.auto-reload` watches with the file itself.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.resolver.files()
+    }
+
+    /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe`),
+    /// resolved as a target with only those settings would be. Reads no file: the TLS
+    /// material of `defaults` and of every module was loaded with the configuration.
     pub fn adhoc_target(
         &self,
         address: Address,
         module: Option<&str>,
         server_name: Option<TlsName>,
-    ) -> Result<TargetSpec, String> {
+    ) -> Result<TargetSpec, SettingError> {
         self.resolver.adhoc(address, module, server_name)
     }
 }
 
 /// The spec of a one-off probe with `settings` (as `certwatch check` builds them);
-/// relative file paths start at the current directory.
+/// relative file paths start at the current directory. Reads the files named
+/// (blocking); bad values are refused as in a configuration file.
 pub fn one_off_target(
     address: Address,
     server_name: Option<TlsName>,
     settings: raw::RawSettings,
-) -> Result<TargetSpec, String> {
-    resolve::Resolver::standalone(Path::new(".")).unscheduled(address, server_name, settings)
+) -> Result<TargetSpec, SettingError> {
+    resolve::Resolver::standalone(Path::new(".")).one_off(address, server_name, settings)
 }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::types::{
-    Address, IpFamily, LabelName, PromDuration, ResolveMode, StartTls, TlsName, Trust, XmppDomain,
+    Address, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls, TlsName,
+    Trust, XmppDomain,
 };
 
 /// The whole file.
@@ -32,6 +33,18 @@ pub struct RawConfig {
     /// The endpoints to watch.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// The expiry thresholds of the status page (and the shipped rules' numbers).
+    pub thresholds: Option<RawThresholds>,
+}
+
+/// `thresholds:`: when a certificate that counts becomes a warning or critical.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// A warning when the first notAfter that counts is less than this away.
+    pub warning: Option<PromDuration>,
+    /// Critical when it is less than this away.
+    pub critical: Option<PromDuration>,
 }
 
 /// Probe settings that `defaults`, a module or a target may set.
@@ -54,6 +67,12 @@ pub struct RawSettings {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// Which key type's signature schemes and suites to offer.
+    pub key_type: Option<KeyType>,
+    /// Whether to send SNI.
+    pub sni: Option<bool>,
+    /// Whether to send the legacy second hello.
+    pub legacy: Option<Legacy>,
 }
 
 /// TLS files.
@@ -111,6 +130,12 @@ pub struct RawTarget {
     pub ip_family: Option<IpFamily>,
     /// Extra anchors and client identity.
     pub tls: Option<RawTls>,
+    /// Which key type's signature schemes and suites to offer.
+    pub key_type: Option<KeyType>,
+    /// Whether to send SNI.
+    pub sni: Option<bool>,
+    /// Whether to send the legacy second hello.
+    pub legacy: Option<Legacy>,
 }
 
 impl RawTarget {
@@ -125,6 +150,9 @@ impl RawTarget {
             resolve: self.resolve,
             ip_family: self.ip_family,
             tls: self.tls.clone(),
+            key_type: self.key_type,
+            sni: self.sni,
+            legacy: self.legacy,
         }
     }
 }
@@ -144,6 +172,9 @@ impl RawSettings {
                 (Some(own), Some(inherited)) => Some(own.or(inherited)),
                 (own, inherited) => own.or_else(|| inherited.clone()),
             },
+            key_type: self.key_type.or(fallback.key_type),
+            sni: self.sni.or(fallback.sni),
+            legacy: self.legacy.or(fallback.legacy),
         }
     }
 }

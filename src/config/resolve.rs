@@ -1,10 +1,12 @@
 //! From the raw file to immutable target specs.
 //!
 //! Settings resolve as: the target's own > its module's > `defaults` > built-in. Problems
-//! that need the whole file (unknown modules, duplicate names, unreadable PEM files) are
-//! all collected, then placed at their line and column with `config::locate`. PEM files
-//! are read once per path, and targets with the same TLS settings share one
-//! [`TlsSetup`] (one rustls configuration and one trust store).
+//! that need the whole file (unknown modules, duplicate names, unreadable PEM files,
+//! numbers out of range) are all collected as [`SettingError`]s, then placed at their
+//! line and column with `config::locate`. PEM files are read once per path (through
+//! `crate::fileread`: bounded, and never a FIFO or a device), and targets with the same
+//! TLS settings share one [`TlsMaterial`]: plain data (anchors, client certificate and
+//! key) that `probe::tls` turns into a rustls configuration when first used.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -12,24 +14,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::error::{ConfigError, Problem};
+use super::error::{ConfigError, Problem, SettingError};
 use super::locate::Positions;
-use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawTls};
-use super::types::{Address, Host, IpFamily, LabelName, ResolveMode, StartTls, TlsName, Trust};
-use super::{Config, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_TIMEOUT};
-use crate::metrics::names::SELF_TARGET;
-use crate::probe::tls::{ClientIdentity, TlsSetup};
-use crate::probe::verify::TrustStore;
+use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls};
+use super::types::{
+    Address, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls,
+    TlsName, Trust,
+};
+use super::{
+    Config, ExpiryThresholds, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_LISTEN,
+    DEFAULT_TIMEOUT, MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND,
+    MAX_TIMEOUT, MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
+};
+use crate::fileread::{self, PemError};
+use crate::trust::{
+    BaseAnchors, MaterialError, SystemRoots, SystemTrustError, TlsMaterial, TrustStore,
+};
 
-/// The shortest probe interval accepted.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The built-in cap on concurrent `GET /probe` requests.
 pub const DEFAULT_PROBE_MAX_IN_FLIGHT: usize = 32;
 
-/// Everything needed to probe one target, fully resolved.
+/// Everything needed to probe one target, fully resolved. Plain data: the TLS material
+/// is loaded and checked, and `probe::tls` owns what is built from it.
 #[derive(Debug, Clone)]
 pub struct TargetSpec {
     /// The `target` label: the configured name, or the address.
@@ -52,15 +60,22 @@ pub struct TargetSpec {
     pub timeout: Duration,
     /// User labels, sorted by name.
     pub labels: Vec<(LabelName, String)>,
-    /// The TLS client configuration and trust anchors.
-    pub tls: Arc<TlsSetup>,
-    /// What identifies `tls`: equal keys, equal TLS behaviour.
-    pub tls_key: TlsKey,
+    /// The trust anchors and client identity, as loaded; shared by every target with
+    /// the same TLS settings.
+    pub tls: Arc<TlsMaterial>,
+    /// Which key type's signature schemes and suites are offered.
+    pub key_type: KeyType,
+    /// Whether SNI is sent.
+    pub sni: bool,
+    /// Whether the legacy second hello is sent when the modern handshake fails on the
+    /// version or finds nothing in common.
+    pub legacy: Legacy,
 }
 
 impl TargetSpec {
     /// Whether probing `other` would be the same as probing `self`, so that a reload
-    /// can keep this target's schedule and series.
+    /// can keep this target's schedule and series. TLS material is compared by
+    /// content: a `ca_file` rewritten in place is a change.
     pub fn same_probe(&self, other: &TargetSpec) -> bool {
         self.name == other.name
             && self.address == other.address
@@ -72,13 +87,16 @@ impl TargetSpec {
             && self.interval == other.interval
             && self.timeout == other.timeout
             && self.labels == other.labels
-            && self.tls_key == other.tls_key
+            && self.tls.id() == other.tls.id()
+            && self.key_type == other.key_type
+            && self.sni == other.sni
+            && self.legacy == other.legacy
     }
 }
 
-/// The TLS settings of a target, after merging.
+/// The TLS settings of a target, after merging: what its material is loaded from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TlsKey {
+struct TlsKey {
     trust: Trust,
     ca_file: Option<PathBuf>,
     client_cert_file: Option<PathBuf>,
@@ -110,9 +128,9 @@ enum HostPattern {
 }
 
 impl AllowRule {
-    fn parse(text: &str) -> Result<Self, String> {
-        let hint = || {
-            format!("invalid probe.allow entry {text:?}: write a host glob or CIDR range, a colon, and a port or *, e.g. \"*.example.com:443\" or \"10.1.0.0/16:*\"")
+    fn parse(text: &str) -> Result<Self, SettingError> {
+        let hint = || SettingError::AllowRule {
+            text: text.to_owned(),
         };
         let (host, port) = text.rsplit_once(':').ok_or_else(hint)?;
         let port = match port {
@@ -195,36 +213,32 @@ fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
     shift >= bits || (ip >> shift) == (network >> shift)
 }
 
-/// Resolves targets from settings; kept after loading for ad-hoc probes.
+/// Resolves targets from settings; kept after loading for ad-hoc probes, which reuse
+/// the TLS material loaded with the configuration and read no file.
 #[derive(Debug, Default)]
 pub(super) struct Resolver {
     defaults: RawSettings,
     modules: BTreeMap<String, RawSettings>,
     base_dir: PathBuf,
-    pem: HashMap<PathBuf, Result<Pem, String>>,
-    setups: HashMap<TlsKey, Arc<TlsSetup>>,
-    system_trust: Option<Result<Arc<TrustStore>, String>>,
-}
-
-#[derive(Debug, Clone)]
-enum Pem {
-    Certs(Vec<CertificateDer<'static>>),
-    Key(Arc<PrivateKeyDer<'static>>),
-}
-
-#[derive(Clone, Copy)]
-enum PemKind {
-    Certs,
-    Key,
+    /// Certificate files read, by path.
+    certs: HashMap<PathBuf, Result<Arc<[CertificateDer<'static>]>, SettingError>>,
+    /// Whether each `ca_file` holds only usable anchors, by path.
+    anchors: HashMap<PathBuf, Result<(), SettingError>>,
+    /// Key files read, by path.
+    keys: HashMap<PathBuf, Result<Arc<PrivateKeyDer<'static>>, SettingError>>,
+    /// The operating system's store, read at most once per load.
+    system: Option<Result<SystemRoots, SystemTrustError>>,
+    /// The material of each TLS setting met.
+    materials: HashMap<TlsKey, Result<Arc<TlsMaterial>, SettingError>>,
 }
 
 /// Problems found so far, each at a path in the file.
 #[derive(Default)]
-struct Problems(Vec<(String, String)>);
+struct Problems(Vec<(String, SettingError)>);
 
 impl Problems {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push((path.into(), message.into()));
+    fn add(&mut self, path: impl Into<String>, error: SettingError) {
+        self.0.push((path.into(), error));
     }
 }
 
@@ -247,9 +261,9 @@ pub(super) fn resolve(text: &str, origin: &str, base_dir: &Path) -> Result<Confi
     let mut located: Vec<Problem> = problems
         .0
         .into_iter()
-        .map(|(path, message)| Problem {
+        .map(|(path, error)| Problem {
             position: positions.find(&path),
-            message,
+            message: error.to_string(),
         })
         .collect();
     located.sort_by_key(|p| p.position);
@@ -265,10 +279,15 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
                 .expect("the default listen address parses")
         });
     let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 {
-        problems.add("concurrency", "concurrency must be at least 1");
-    }
+    check_count(
+        "concurrency",
+        concurrency,
+        MAX_CONCURRENCY,
+        "each probe in flight holds a connection and a task, and the scheduler's semaphore has a hard limit",
+        problems,
+    );
     let probe_limits = probe_limits(raw.probe.unwrap_or_default(), problems);
+    let thresholds = thresholds(raw.thresholds.unwrap_or_default(), problems);
 
     let mut resolver = Resolver {
         defaults: raw.defaults,
@@ -280,7 +299,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
     for (name, module) in &resolver.modules {
         check_settings(module, &format!("modules.{name}"), problems);
     }
-    resolver.load_pem_files(&raw.targets, problems);
+    resolver.load_files(&raw.targets, problems);
 
     let mut names = HashSet::new();
     let mut targets = Vec::with_capacity(raw.targets.len());
@@ -297,17 +316,11 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             } else {
                 "address"
             };
-            problems.add(
-                format!("{path}.{at}"),
-                format!("duplicate target name {name:?}: give each target a unique `name:`"),
-            );
+            problems.add(format!("{path}.{at}"), SettingError::DuplicateName { name });
             continue;
         }
         if name == SELF_TARGET {
-            problems.add(
-                format!("{path}.name"),
-                format!("the target name {SELF_TARGET:?} is reserved for certwatch's own serving certificate: choose another `name:`"),
-            );
+            problems.add(format!("{path}.name"), SettingError::ReservedName { name });
             continue;
         }
         if let Some(spec) = resolver.target(target, &path, problems) {
@@ -315,7 +328,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         }
     }
     if problems.0.is_empty() {
-        resolver.prepare_unscheduled_setups();
+        resolver.prepare_unscheduled_materials();
     }
     Config {
         source: None,
@@ -324,18 +337,65 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         targets,
         probe_limits,
         resolver,
+        thresholds,
     }
 }
 
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+fn thresholds(raw: RawThresholds, problems: &mut Problems) -> ExpiryThresholds {
+    let warning = raw
+        .warning
+        .map_or(ExpiryThresholds::DEFAULT.warning, |d| d.get());
+    let critical = raw
+        .critical
+        .map_or(ExpiryThresholds::DEFAULT.critical, |d| d.get());
+    if critical > warning {
+        let at = if raw.critical.is_some() {
+            "thresholds.critical"
+        } else {
+            "thresholds.warning"
+        };
+        problems.add(
+            at,
+            SettingError::ThresholdsInverted {
+                warning: PromDuration::from_duration(warning),
+                critical: PromDuration::from_duration(critical),
+            },
+        );
+        return ExpiryThresholds::DEFAULT;
+    }
+    ExpiryThresholds { warning, critical }
+}
+
+/// Adds a problem at `setting` unless `1 <= value <= max`.
+fn check_count(
+    setting: &'static str,
+    value: usize,
+    max: usize,
+    why: &'static str,
+    problems: &mut Problems,
+) {
+    if value == 0 || value > max {
+        problems.add(
+            setting,
+            SettingError::OutOfRange {
+                setting,
+                value: value as u64,
+                min: 1,
+                max: max as u64,
+                why,
+            },
+        );
+    }
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, SettingError> {
     let text = if text.starts_with(':') {
         format!("0.0.0.0{text}")
     } else {
         text.to_owned()
     };
-    text.parse().map_err(|_| {
-        format!("invalid listen address {text:?}: write ip:port, e.g. \"0.0.0.0:9798\" or \"[::]:9798\"")
-    })
+    text.parse()
+        .map_err(|_| SettingError::Listen { text: text.clone() })
 }
 
 fn probe_limits(raw: RawProbeLimits, problems: &mut Problems) -> ProbeLimits {
@@ -356,12 +416,13 @@ fn probe_limits(raw: RawProbeLimits, problems: &mut Problems) -> ProbeLimits {
             .ok()
     });
     let max_in_flight = raw.max_in_flight.unwrap_or(DEFAULT_PROBE_MAX_IN_FLIGHT);
-    if max_in_flight == 0 {
-        problems.add(
-            "probe.max_in_flight",
-            "probe.max_in_flight must be at least 1",
-        );
-    }
+    check_count(
+        "probe.max_in_flight",
+        max_in_flight,
+        MAX_PROBE_MAX_IN_FLIGHT,
+        "each /probe request in flight holds a connection and waits for one of `concurrency`'s slots",
+        problems,
+    );
     ProbeLimits {
         allow,
         rate_per_second,
@@ -369,9 +430,9 @@ fn probe_limits(raw: RawProbeLimits, problems: &mut Problems) -> ProbeLimits {
     }
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let hint = || {
-        format!("invalid rate_limit {text:?}: write requests per second or minute, e.g. \"10/s\" or \"60/m\"")
+fn parse_rate(text: &str) -> Result<f64, SettingError> {
+    let hint = || SettingError::Rate {
+        text: text.to_owned(),
     };
     let (count, unit) = text.split_once('/').ok_or_else(hint)?;
     let count: f64 = count
@@ -380,67 +441,115 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .ok()
         .filter(|c: &f64| c.is_finite() && *c > 0.0)
         .ok_or_else(hint)?;
-    match unit.trim() {
-        "s" => Ok(count),
-        "m" => Ok(count / 60.0),
-        "h" => Ok(count / 3600.0),
-        _ => Err(hint()),
+    let per_second = match unit.trim() {
+        "s" => count,
+        "m" => count / 60.0,
+        "h" => count / 3600.0,
+        _ => return Err(hint()),
+    };
+    if !(MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&per_second) {
+        return Err(SettingError::RateOutOfRange {
+            text: text.to_owned(),
+            max_per_second: MAX_RATE_PER_SECOND as u64,
+        });
     }
+    Ok(per_second)
 }
 
-fn check_settings(settings: &RawSettings, path: &str, problems: &mut Problems) {
+/// Every problem of the single values of `settings`.
+fn setting_errors(settings: &RawSettings) -> Vec<(&'static str, SettingError)> {
+    let mut errors = Vec::new();
     if let Some(interval) = settings.interval {
         if interval.get() < MIN_INTERVAL {
-            problems.add(
-                format!("{path}.interval"),
-                format!("interval {interval} is too short: use at least 1s"),
-            );
+            errors.push((
+                "interval",
+                SettingError::IntervalTooShort {
+                    value: interval,
+                    min: PromDuration::from_duration(MIN_INTERVAL),
+                },
+            ));
+        } else if interval.get() > MAX_INTERVAL {
+            errors.push((
+                "interval",
+                SettingError::IntervalTooLong {
+                    value: interval,
+                    max: PromDuration::from_duration(MAX_INTERVAL),
+                },
+            ));
         }
     }
-    if settings.timeout.is_some_and(|t| t.get().is_zero()) {
-        problems.add(format!("{path}.timeout"), "timeout must be longer than 0s");
+    if let Some(timeout) = settings.timeout {
+        if timeout.get().is_zero() {
+            errors.push(("timeout", SettingError::TimeoutZero));
+        } else if timeout.get() > MAX_TIMEOUT {
+            errors.push((
+                "timeout",
+                SettingError::TimeoutTooLong {
+                    value: timeout,
+                    max: PromDuration::from_duration(MAX_TIMEOUT),
+                },
+            ));
+        }
     }
     if let Some(tls) = &settings.tls {
         if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
-            problems.add(
-                format!("{path}.tls"),
-                "client_cert_file and client_key_file go together: set both or neither",
-            );
+            errors.push(("tls", SettingError::ClientPairIncomplete));
         }
+    }
+    errors
+}
+
+fn check_settings(settings: &RawSettings, path: &str, problems: &mut Problems) {
+    for (key, error) in setting_errors(settings) {
+        problems.add(format!("{path}.{key}"), error);
     }
 }
 
 impl Resolver {
-    /// Reads every PEM file named anywhere, once each, reporting problems where named.
-    fn load_pem_files(&mut self, targets: &[RawTarget], problems: &mut Problems) {
-        let mut named: Vec<(String, Option<RawTls>)> =
-            vec![("defaults".into(), self.defaults.tls.clone())];
+    /// Reads every file named anywhere (and the system store, when `trust: system` is
+    /// written), once each, reporting each problem where the file is named.
+    fn load_files(&mut self, targets: &[RawTarget], problems: &mut Problems) {
+        let mut named: Vec<(String, Option<Trust>, Option<RawTls>)> = vec![(
+            "defaults".into(),
+            self.defaults.trust,
+            self.defaults.tls.clone(),
+        )];
         named.extend(
             self.modules
                 .iter()
-                .map(|(n, m)| (format!("modules.{n}"), m.tls.clone())),
+                .map(|(n, m)| (format!("modules.{n}"), m.trust, m.tls.clone())),
         );
         named.extend(
             targets
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (format!("targets[{i}]"), t.tls.clone())),
+                .map(|(i, t)| (format!("targets[{i}]"), t.trust, t.tls.clone())),
         );
-        for (path, tls) in named {
+        let mut system_reported = false;
+        for (path, trust, tls) in named {
+            if trust == Some(Trust::System) && !system_reported {
+                if let Err(e) = self.system_roots() {
+                    problems.add(format!("{path}.trust"), e.into());
+                    system_reported = true;
+                }
+            }
             let Some(tls) = tls else { continue };
-            for (key, file, kind) in [
-                ("ca_file", &tls.ca_file, PemKind::Certs),
-                ("client_cert_file", &tls.client_cert_file, PemKind::Certs),
-                ("client_key_file", &tls.client_key_file, PemKind::Key),
-            ] {
-                let Some(file) = file else { continue };
+            if let Some(file) = &tls.ca_file {
                 let full = self.base_dir.join(file);
-                let loaded = self
-                    .pem
-                    .entry(full.clone())
-                    .or_insert_with(|| read_pem(&full, kind));
-                if let Err(message) = loaded {
-                    problems.add(format!("{path}.tls.{key}"), message.clone());
+                if let Err(e) = self.anchors(&full) {
+                    problems.add(format!("{path}.tls.ca_file"), e);
+                }
+            }
+            if let Some(file) = &tls.client_cert_file {
+                let full = self.base_dir.join(file);
+                if let Err(e) = self.certs(&full) {
+                    problems.add(format!("{path}.tls.client_cert_file"), e);
+                }
+            }
+            if let Some(file) = &tls.client_key_file {
+                let full = self.base_dir.join(file);
+                if let Err(e) = self.key(&full) {
+                    problems.add(format!("{path}.tls.client_key_file"), e);
                 }
             }
         }
@@ -457,15 +566,12 @@ impl Resolver {
             Some(name) => match self.modules.get(name) {
                 Some(module) => Some(module.clone()),
                 None => {
-                    let known: Vec<&str> = self.modules.keys().map(String::as_str).collect();
-                    let known = if known.is_empty() {
-                        "none is defined".to_owned()
-                    } else {
-                        format!("defined: {}", known.join(", "))
-                    };
                     problems.add(
                         format!("{path}.module"),
-                        format!("unknown module {name:?} ({known}); define it under `modules:`"),
+                        SettingError::UnknownModule {
+                            name: name.clone(),
+                            known: self.modules.keys().cloned().collect(),
+                        },
                     );
                     return None;
                 }
@@ -477,10 +583,7 @@ impl Resolver {
         };
         let name = match &target.name {
             Some(name) if name.trim().is_empty() => {
-                problems.add(
-                    format!("{path}.name"),
-                    "name is empty: remove it to use the address, or give a name",
-                );
+                problems.add(format!("{path}.name"), SettingError::EmptyName);
                 return None;
             }
             Some(name) => name.clone(),
@@ -491,66 +594,23 @@ impl Resolver {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        match self.spec(
+        let material = self.material(&self.tls_key(&settings));
+        match spec(
             name,
             target.address.clone(),
             target.server_name.clone(),
             &settings,
             labels,
+            material,
         ) {
             Ok(spec) => Some(spec),
-            Err(message) => {
-                // A PEM file that failed to load was reported where it is named.
-                if !self
-                    .pem
-                    .values()
-                    .any(|loaded| loaded.as_ref().err() == Some(&message))
-                {
-                    problems.add(path, message);
+            Err(error) => {
+                if !error.reported_where_named() {
+                    problems.add(path, error);
                 }
                 None
             }
         }
-    }
-
-    fn spec(
-        &mut self,
-        name: String,
-        address: Address,
-        server_name: Option<TlsName>,
-        settings: &RawSettings,
-        labels: Vec<(LabelName, String)>,
-    ) -> Result<TargetSpec, String> {
-        let server_name = match server_name {
-            Some(n) => n,
-            None => TlsName::for_host(&address.host)
-                .map_err(|e| format!("{e}; set server_name for address {address}"))?,
-        };
-        let interval = settings.interval.map_or(DEFAULT_INTERVAL, |d| d.get());
-        let timeout = settings.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
-        if timeout > interval {
-            return Err(format!(
-                "timeout ({}) is longer than interval ({}): a probe could still run when the next one is due; lower timeout or raise interval",
-                super::PromDuration::from_duration(timeout),
-                super::PromDuration::from_duration(interval)
-            ));
-        }
-        let tls_key = self.tls_key(settings);
-        let tls = self.tls_setup(&tls_key)?;
-        Ok(TargetSpec {
-            name,
-            address,
-            server_name,
-            starttls: settings.starttls.unwrap_or(StartTls::None),
-            xmpp_domain: settings.xmpp_domain.as_ref().map(|d| d.as_str().to_owned()),
-            resolve: settings.resolve.unwrap_or(ResolveMode::All),
-            ip_family: settings.ip_family.unwrap_or(IpFamily::Any),
-            interval,
-            timeout,
-            labels,
-            tls,
-            tls_key,
-        })
     }
 
     /// The TLS settings `settings` resolve to, with file paths made absolute.
@@ -564,10 +624,10 @@ impl Resolver {
         }
     }
 
-    /// Builds the TLS setup of `defaults` and of every module now, so that `/probe`
-    /// finds them ready instead of reading CA files on each request. Their problems
-    /// were already reported where the files are named.
-    fn prepare_unscheduled_setups(&mut self) {
+    /// Loads the TLS material of `defaults` and of every module now, so that `/probe`
+    /// finds it ready instead of reading CA files on a request. Their problems were
+    /// already reported where the files are named.
+    fn prepare_unscheduled_materials(&mut self) {
         let mut keys = vec![self.tls_key(&self.defaults)];
         keys.extend(
             self.modules
@@ -575,120 +635,145 @@ impl Resolver {
                 .map(|m| self.tls_key(&m.clone().or(&self.defaults))),
         );
         for key in keys {
-            let _ = self.tls_setup(&key);
+            let _ = self.material(&key);
         }
     }
 
-    fn tls_setup(&mut self, key: &TlsKey) -> Result<Arc<TlsSetup>, String> {
-        if let Some(setup) = self.setups.get(key) {
-            return Ok(setup.clone());
+    /// The material of `key`, loaded once per load.
+    fn material(&mut self, key: &TlsKey) -> Result<Arc<TlsMaterial>, SettingError> {
+        if let Some(material) = self.materials.get(key) {
+            return material.clone();
         }
+        let material = self.load_material(key);
+        self.materials.insert(key.clone(), material.clone());
+        material
+    }
+
+    fn load_material(&mut self, key: &TlsKey) -> Result<Arc<TlsMaterial>, SettingError> {
         let base = match key.trust {
-            Trust::Webpki => TrustStore::webpki(),
-            Trust::None => Arc::new(TrustStore::default()),
-            Trust::System => self
-                .system_trust
-                .get_or_insert_with(|| TrustStore::system().map(Arc::new))
-                .clone()?,
+            Trust::Webpki => BaseAnchors::Webpki,
+            Trust::None => BaseAnchors::None,
+            Trust::System => BaseAnchors::System(self.system_roots()?),
         };
-        let trust = match &key.ca_file {
-            None => base,
+        let extra = match &key.ca_file {
+            None => Vec::new(),
             Some(file) => {
-                let certs = self.certs(file)?;
-                Arc::new(
-                    base.with_extra(&certs)
-                        .map_err(|e| format!("{}: {e}", file.display()))?,
-                )
+                self.anchors(file)?;
+                self.certs(file)?.to_vec()
             }
         };
-        let identity = match (&key.client_cert_file, &key.client_key_file) {
+        let client = match (&key.client_cert_file, &key.client_key_file) {
             (Some(cert), Some(key_file)) => {
-                let chain = self.certs(cert)?;
-                let private = self.key(key_file)?;
-                Some(
-                    ClientIdentity::new(chain, private.clone_key())
-                        .map_err(|e| format!("{}: {e}", cert.display()))?,
-                )
+                Some((self.certs(cert)?.to_vec(), self.key(key_file)?.clone_key()))
             }
             _ => None,
         };
-        let setup = Arc::new(TlsSetup::new(trust, identity));
-        self.setups.insert(key.clone(), setup.clone());
-        Ok(setup)
+        TlsMaterial::new(base, extra, client)
+            .map(Arc::new)
+            .map_err(|e| match e {
+                MaterialError::Anchor(source) => SettingError::Anchor {
+                    file: key.ca_file.clone().unwrap_or_default(),
+                    source,
+                },
+                MaterialError::Identity(source) => SettingError::ClientPair {
+                    cert: key.client_cert_file.clone().unwrap_or_default(),
+                    key: key.client_key_file.clone().unwrap_or_default(),
+                    source,
+                },
+            })
     }
 
-    fn certs(&mut self, file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-        match self
-            .pem
+    fn system_roots(&mut self) -> Result<SystemRoots, SystemTrustError> {
+        self.system.get_or_insert_with(SystemRoots::load).clone()
+    }
+
+    fn certs(&mut self, file: &Path) -> Result<Arc<[CertificateDer<'static>]>, SettingError> {
+        self.certs
             .entry(file.to_owned())
-            .or_insert_with(|| read_pem(file, PemKind::Certs))
-        {
-            Ok(Pem::Certs(certs)) => Ok(certs.clone()),
-            Ok(Pem::Key(_)) => Err(format!("{} holds a key, not certificates", file.display())),
-            Err(e) => Err(e.clone()),
-        }
+            .or_insert_with(|| {
+                fileread::read_certificates(file)
+                    .map(Arc::from)
+                    .map_err(pem_error)
+            })
+            .clone()
     }
 
-    fn key(&mut self, file: &Path) -> Result<Arc<PrivateKeyDer<'static>>, String> {
-        match self
-            .pem
+    /// Whether every certificate of `file` is a usable trust anchor.
+    fn anchors(&mut self, file: &Path) -> Result<(), SettingError> {
+        if let Some(checked) = self.anchors.get(file) {
+            return checked.clone();
+        }
+        let checked = self.certs(file).and_then(|certs| {
+            TrustStore::from_certificates(&certs)
+                .map(drop)
+                .map_err(|source| SettingError::Anchor {
+                    file: file.to_owned(),
+                    source,
+                })
+        });
+        self.anchors.insert(file.to_owned(), checked.clone());
+        checked
+    }
+
+    fn key(&mut self, file: &Path) -> Result<Arc<PrivateKeyDer<'static>>, SettingError> {
+        self.keys
             .entry(file.to_owned())
-            .or_insert_with(|| read_pem(file, PemKind::Key))
-        {
-            Ok(Pem::Key(key)) => Ok(key.clone()),
-            Ok(Pem::Certs(_)) => Err(format!(
-                "{} holds certificates, not a private key",
-                file.display()
-            )),
-            Err(e) => Err(e.clone()),
-        }
+            .or_insert_with(|| {
+                fileread::read_private_key(file)
+                    .map(Arc::new)
+                    .map_err(pem_error)
+            })
+            .clone()
     }
 
-    /// The spec of an ad-hoc probe.
+    /// Every PEM file read, sorted.
+    pub(super) fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.certs.keys().chain(self.keys.keys()).cloned().collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// The spec of an ad-hoc probe (`GET /probe`), with the TLS material loaded with
+    /// the configuration: no file is read.
     pub(super) fn adhoc(
         &self,
         address: Address,
         module: Option<&str>,
         server_name: Option<TlsName>,
-    ) -> Result<TargetSpec, String> {
+    ) -> Result<TargetSpec, SettingError> {
         let settings = match module {
             None => self.defaults.clone(),
             Some(name) => self
                 .modules
                 .get(name)
-                .ok_or_else(|| format!("unknown module {name:?}"))?
+                .ok_or_else(|| SettingError::UnknownModule {
+                    name: name.to_owned(),
+                    known: self.modules.keys().cloned().collect(),
+                })?
                 .clone()
                 .or(&self.defaults),
         };
-        // Ad-hoc probes reuse the files and setups loaded with the configuration.
-        let mut resolver = Resolver {
-            base_dir: self.base_dir.clone(),
-            pem: self.pem.clone(),
-            setups: self.setups.clone(),
-            system_trust: self.system_trust.clone(),
-            ..Default::default()
-        };
-        resolver.unscheduled(address, server_name, settings)
+        let material = self
+            .materials
+            .get(&self.tls_key(&settings))
+            .cloned()
+            .unwrap_or(Err(SettingError::NotLoaded));
+        unscheduled(address, server_name, settings, material)
     }
 
-    /// The spec of a probe that is not scheduled: named after its address, with no
-    /// labels, and an interval that only must not undercut its timeout.
-    pub(super) fn unscheduled(
+    /// The spec of a one-off probe (`certwatch check`): its files are read now.
+    pub(super) fn one_off(
         &mut self,
         address: Address,
         server_name: Option<TlsName>,
-        mut settings: RawSettings,
-    ) -> Result<TargetSpec, String> {
-        let timeout = settings.timeout.map_or(DEFAULT_TIMEOUT, |t| t.get());
-        let interval = settings.interval.map_or(DEFAULT_INTERVAL, |i| i.get());
-        settings.interval = Some(super::PromDuration::from_duration(interval.max(timeout)));
-        self.spec(
-            address.to_string(),
-            address,
-            server_name,
-            &settings,
-            Vec::new(),
-        )
+        settings: RawSettings,
+    ) -> Result<TargetSpec, SettingError> {
+        if let Some((_, error)) = setting_errors(&settings).into_iter().next() {
+            return Err(error);
+        }
+        let material = self.material(&self.tls_key(&settings));
+        unscheduled(address, server_name, settings, material)
     }
 
     /// A resolver with nothing loaded, for one-off probes from the command line.
@@ -700,53 +785,72 @@ impl Resolver {
     }
 }
 
-/// The largest PEM file read: a CA bundle of every public root is about 250 KiB.
-const MAX_PEM_FILE: u64 = 4 * 1024 * 1024;
-
-/// Reads at most `limit` bytes of `path`: `/dev/zero` named by mistake must not hang
-/// the configuration load.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "the file is larger than {} MiB",
-            limit / (1024 * 1024)
-        )));
+fn pem_error(error: PemError) -> SettingError {
+    SettingError::Pem {
+        source: Arc::new(error),
     }
-    Ok(bytes)
 }
 
-fn read_pem(path: &Path, kind: PemKind) -> Result<Pem, String> {
-    let what = match kind {
-        PemKind::Certs => "certificates",
-        PemKind::Key => "a private key",
+/// The spec of a probe that is not scheduled: named after its address, with no
+/// labels, and an interval that only must not undercut its timeout.
+fn unscheduled(
+    address: Address,
+    server_name: Option<TlsName>,
+    mut settings: RawSettings,
+    material: Result<Arc<TlsMaterial>, SettingError>,
+) -> Result<TargetSpec, SettingError> {
+    let timeout = settings.timeout.map_or(DEFAULT_TIMEOUT, |t| t.get());
+    let interval = settings.interval.map_or(DEFAULT_INTERVAL, |i| i.get());
+    settings.interval = Some(PromDuration::from_duration(interval.max(timeout)));
+    spec(
+        address.to_string(),
+        address,
+        server_name,
+        &settings,
+        Vec::new(),
+        material,
+    )
+}
+
+fn spec(
+    name: String,
+    address: Address,
+    server_name: Option<TlsName>,
+    settings: &RawSettings,
+    labels: Vec<(LabelName, String)>,
+    material: Result<Arc<TlsMaterial>, SettingError>,
+) -> Result<TargetSpec, SettingError> {
+    let server_name = match server_name {
+        Some(n) => n,
+        None => TlsName::for_host(&address.host).map_err(|source| SettingError::ServerName {
+            address: address.to_string(),
+            source,
+        })?,
     };
-    let bytes = read_bounded(path, MAX_PEM_FILE).map_err(|e| {
-        format!("cannot read {}: {e}; check the path (relative paths start at the configuration file's directory)", path.display())
-    })?;
-    let unparsable =
-        |e: &dyn std::fmt::Display| format!("{} does not hold PEM {what}: {e}", path.display());
-    match kind {
-        PemKind::Certs => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-                .collect::<Result<_, _>>()
-                .map_err(|e| unparsable(&e))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ));
-            }
-            Ok(Pem::Certs(certs))
-        }
-        PemKind::Key => PrivateKeyDer::from_pem_slice(&bytes)
-            .map(|k| Pem::Key(Arc::new(k)))
-            .map_err(|e| unparsable(&e)),
+    let interval = settings.interval.map_or(DEFAULT_INTERVAL, |d| d.get());
+    let timeout = settings.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
+    if timeout > interval {
+        return Err(SettingError::TimeoutOverInterval {
+            timeout: PromDuration::from_duration(timeout),
+            interval: PromDuration::from_duration(interval),
+        });
     }
+    Ok(TargetSpec {
+        name,
+        address,
+        server_name,
+        starttls: settings.starttls.unwrap_or(StartTls::None),
+        xmpp_domain: settings.xmpp_domain.as_ref().map(|d| d.as_str().to_owned()),
+        resolve: settings.resolve.unwrap_or(ResolveMode::All),
+        ip_family: settings.ip_family.unwrap_or(IpFamily::Any),
+        interval,
+        timeout,
+        labels,
+        tls: material?,
+        key_type: settings.key_type.unwrap_or(KeyType::Any),
+        sni: settings.sni.unwrap_or(true),
+        legacy: settings.legacy.unwrap_or(Legacy::On),
+    })
 }
 
 #[cfg(test)]
@@ -783,9 +887,316 @@ mod tests {
 
     #[test]
     fn rates_accept_per_second_and_per_minute() {
-        assert_eq!(parse_rate("10/s"), Ok(10.0));
-        assert_eq!(parse_rate("60/m"), Ok(1.0));
+        assert_eq!(parse_rate("10/s").unwrap(), 10.0);
+        assert_eq!(parse_rate("60/m").unwrap(), 1.0);
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("10").is_err());
+    }
+
+    /// The problems of `yaml`, each as `c.yml:L:C: message`; empty when valid.
+    fn problems(yaml: &str) -> Vec<String> {
+        match resolve(yaml, "c.yml", Path::new("/nonexistent-dir")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems(),
+        }
+    }
+
+    /// `yaml` has exactly one problem, at `position`, saying `what`.
+    fn refused(yaml: &str, position: &str, what: &str) {
+        let found = problems(yaml);
+        assert_eq!(found.len(), 1, "{yaml}: {found:#?}");
+        assert!(
+            found[0].starts_with(&format!("c.yml:{position}: ")) && found[0].contains(what),
+            "{yaml}: expected {what:?} at {position}, got {found:#?}"
+        );
+    }
+
+    fn accepted(yaml: &str) {
+        let found = problems(yaml);
+        assert!(found.is_empty(), "{yaml}: {found:#?}");
+    }
+
+    #[test]
+    fn key_type_sni_and_legacy_resolve_target_over_module_over_defaults() {
+        let yaml = "defaults:\n  sni: false\n  legacy: off\nmodules:\n  rsa:\n    key_type: rsa\n    legacy: on\ntargets:\n  - {address: \"127.0.0.1:1\", name: plain}\n  - {address: \"127.0.0.1:2\", name: via-module, module: rsa}\n  - {address: \"127.0.0.1:3\", name: own, module: rsa, key_type: ecdsa, sni: true}\n";
+        let config = resolve(yaml, "c.yml", Path::new(".")).expect("valid");
+        let got: Vec<(&str, KeyType, bool, Legacy)> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.key_type, t.sni, t.legacy))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plain", KeyType::Any, false, Legacy::Off),
+                ("via-module", KeyType::Rsa, false, Legacy::On),
+                ("own", KeyType::Ecdsa, true, Legacy::On),
+            ]
+        );
+        let built_in = resolve(
+            "targets:\n  - {address: \"127.0.0.1:1\"}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let t = &built_in.targets[0];
+        assert_eq!(
+            (t.key_type, t.sni, t.legacy),
+            (KeyType::Any, true, Legacy::On)
+        );
+        assert!(!t.same_probe(&config.targets[0]));
+        refused("defaults:\n  key_type: dsa\n", "2:13", "key_type");
+        refused("defaults:\n  legacy: maybe\n", "2:11", "legacy");
+        refused("defaults:\n  sni: sometimes\n", "2:8", "sni");
+    }
+
+    #[test]
+    fn thresholds_default_to_21_and_7_days_and_critical_may_not_pass_warning() {
+        let config = resolve("{}", "c.yml", Path::new(".")).expect("valid");
+        assert_eq!(config.thresholds, ExpiryThresholds::DEFAULT);
+        assert_eq!(
+            ExpiryThresholds::DEFAULT.warning,
+            Duration::from_secs(21 * 86_400)
+        );
+        let config = resolve(
+            "thresholds: {warning: 30d, critical: 10d}\n",
+            "c.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.thresholds,
+            ExpiryThresholds {
+                warning: Duration::from_secs(30 * 86_400),
+                critical: Duration::from_secs(10 * 86_400)
+            }
+        );
+        accepted("thresholds: {warning: 7d, critical: 7d}\n");
+        refused(
+            "thresholds:\n  critical: 30d\n",
+            "2:13",
+            "thresholds.critical (30d) is longer than thresholds.warning (21d)",
+        );
+        refused(
+            "thresholds:\n  warning: 1d\n",
+            "2:12",
+            "thresholds.critical (7d) is longer than thresholds.warning (1d)",
+        );
+        refused("thresholds:\n  often: 1d\n", "2:3", "unknown field");
+    }
+
+    #[test]
+    fn concurrency_is_from_1_to_100000() {
+        accepted("concurrency: 1\n");
+        accepted("concurrency: 100000\n");
+        refused("concurrency: 0\n", "1:14", "use 1 to 100000");
+        refused(
+            "concurrency: 100001\n",
+            "1:14",
+            "concurrency is 100001, out of range",
+        );
+        // Passed `config check` and panicked `serve` (the semaphore's limit).
+        refused("concurrency: 2305843009213693952\n", "1:14", "out of range");
+        let negative = problems("concurrency: -1\n");
+        assert!(negative[0].starts_with("c.yml:1:14: "), "{negative:?}");
+    }
+
+    #[test]
+    fn probe_max_in_flight_is_from_1_to_100000() {
+        accepted("probe:\n  max_in_flight: 1\n");
+        accepted("probe:\n  max_in_flight: 100000\n");
+        refused(
+            "probe:\n  max_in_flight: 0\n",
+            "2:18",
+            "probe.max_in_flight is 0",
+        );
+        refused(
+            "probe:\n  max_in_flight: 100001\n",
+            "2:18",
+            "use 1 to 100000",
+        );
+    }
+
+    #[test]
+    fn probe_rate_limit_is_from_one_an_hour_to_a_million_a_second() {
+        accepted("probe:\n  rate_limit: 1/h\n");
+        accepted("probe:\n  rate_limit: 1000000/s\n");
+        refused(
+            "probe:\n  rate_limit: 0.5/h\n",
+            "2:15",
+            "rate_limit \"0.5/h\" is out of range: use from 1/h",
+        );
+        refused("probe:\n  rate_limit: 1000001/s\n", "2:15", "out of range");
+        // Retry-After of 1e300 seconds would not fit a Duration.
+        refused("probe:\n  rate_limit: 1e-300/s\n", "2:15", "out of range");
+        refused(
+            "probe:\n  rate_limit: inf/s\n",
+            "2:15",
+            "invalid rate_limit",
+        );
+    }
+
+    #[test]
+    fn interval_is_from_1s_to_30d_wherever_it_is_set() {
+        accepted("defaults:\n  interval: 1s\n");
+        accepted("defaults:\n  interval: 30d\n");
+        refused(
+            "defaults:\n  interval: 999ms\n",
+            "2:13",
+            "interval 999ms is too short: use at least 1s",
+        );
+        refused(
+            "defaults:\n  interval: 30d1ms\n",
+            "2:13",
+            "interval 2592000001ms is too long: use at most 30d",
+        );
+        refused(
+            "modules:\n  m:\n    interval: 1000y\n",
+            "3:15",
+            "too long: use at most 30d",
+        );
+        refused(
+            "targets:\n  - address: a.example:443\n    interval: 31d\n",
+            "3:15",
+            "too long",
+        );
+    }
+
+    #[test]
+    fn timeout_is_above_0_at_most_10m_and_at_most_the_interval() {
+        accepted("defaults:\n  timeout: 1ms\n");
+        accepted("defaults:\n  interval: 1h\n  timeout: 10m\n");
+        refused(
+            "defaults:\n  timeout: 0\n",
+            "2:12",
+            "timeout must be longer than 0s",
+        );
+        refused(
+            "defaults:\n  interval: 1h\n  timeout: 10m1ms\n",
+            "3:12",
+            "timeout 600001ms is too long: use at most 10m",
+        );
+        refused(
+            "targets:\n  - address: a.example:443\n    interval: 10s\n    timeout: 11s\n",
+            "2:5",
+            "timeout (11s) is longer than interval (10s)",
+        );
+    }
+
+    #[test]
+    fn a_duration_too_large_to_represent_is_refused_where_written() {
+        // u64 milliseconds overflow: 213503982334601y is just past u64::MAX ms.
+        refused(
+            "defaults:\n  interval: 213503982334601y\n",
+            "2:13",
+            "too large",
+        );
+        refused(
+            "defaults:\n  timeout: 99999999999999999999999s\n",
+            "2:12",
+            "invalid duration",
+        );
+    }
+
+    #[test]
+    fn a_one_off_probe_refuses_the_same_values_as_a_file() {
+        let address: Address = "127.0.0.1:443".parse().unwrap();
+        let settings = |timeout: &str| RawSettings {
+            timeout: Some(timeout.parse().unwrap()),
+            ..RawSettings::default()
+        };
+        let e = Resolver::standalone(Path::new("."))
+            .one_off(address.clone(), None, settings("1000y"))
+            .unwrap_err();
+        assert!(matches!(e, SettingError::TimeoutTooLong { .. }), "{e:?}");
+        let e = Resolver::standalone(Path::new("."))
+            .one_off(address.clone(), None, settings("0"))
+            .unwrap_err();
+        assert!(matches!(e, SettingError::TimeoutZero), "{e:?}");
+        let ok = Resolver::standalone(Path::new("."))
+            .one_off(address, None, settings("10m"))
+            .unwrap();
+        assert_eq!(ok.timeout, MAX_TIMEOUT);
+        assert!(ok.interval >= ok.timeout);
+    }
+
+    #[test]
+    fn an_adhoc_probe_reads_no_file_and_names_unknown_modules() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let config = resolve(
+            "modules:\n  internal:\n    trust: none\n    tls:\n      ca_file: ca.pem\n",
+            "c.yml",
+            dir.path(),
+        )
+        .unwrap();
+        // The file is gone: an ad-hoc probe must use what was loaded, not re-read it.
+        std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+        let address: Address = "127.0.0.1:443".parse().unwrap();
+        let spec = config
+            .adhoc_target(address.clone(), Some("internal"), None)
+            .unwrap();
+        assert_eq!(spec.tls.extra_anchors().len(), 1);
+        let e = config
+            .adhoc_target(address, Some("nope"), None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, SettingError::UnknownModule { name, known } if name == "nope" && known == &["internal"]),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn targets_with_the_same_tls_settings_share_one_material_and_content_decides_sameness() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["ca.example".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let yaml = "defaults:\n  tls:\n    ca_file: ca.pem\ntargets:\n  - address: a.example:443\n  - address: b.example:443\n";
+        let first = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(Arc::ptr_eq(&first.targets[0].tls, &first.targets[1].tls));
+        let again = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(first.targets[0].same_probe(&again.targets[0]));
+        // The same path with new content is a different probe.
+        let other = rcgen::CertificateParams::new(vec!["other.example".to_owned()])
+            .unwrap()
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), other.pem()).unwrap();
+        let rewritten = resolve(yaml, "c.yml", dir.path()).unwrap();
+        assert!(!first.targets[0].same_probe(&rewritten.targets[0]));
+    }
+
+    #[test]
+    fn trust_system_is_read_when_the_configuration_loads() {
+        let yaml = "defaults:\n  trust: system\ntargets:\n  - address: a.example:443\n  - address: b.example:443\n";
+        match resolve(yaml, "c.yml", Path::new(".")) {
+            Ok(config) => {
+                // The store was read here, once: both targets hold the same material,
+                // and building a setup from it reads nothing.
+                let (a, b) = (&config.targets[0].tls, &config.targets[1].tls);
+                assert!(Arc::ptr_eq(a, b));
+                match a.base() {
+                    BaseAnchors::System(roots) => assert!(!roots.certificates().is_empty()),
+                    other => panic!("{other:?}"),
+                }
+                assert!(!a.trust_store().is_empty());
+            }
+            // A machine without ca-certificates: one problem, where `trust: system` is.
+            Err(e) => {
+                let problems = e.problems();
+                assert_eq!(problems.len(), 1, "{problems:#?}");
+                assert!(
+                    problems[0].starts_with("c.yml:2:10: trust: system found no certificates"),
+                    "{problems:#?}"
+                );
+            }
+        }
     }
 }

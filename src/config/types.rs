@@ -41,6 +41,113 @@ macro_rules! deserialize_from_str {
 }
 pub(crate) use deserialize_from_str;
 
+/// A single configuration value that does not parse. serde_yaml places it at the
+/// value's line and column; its text says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Not Prometheus' duration syntax.
+    #[error("invalid duration {text:?}: use Prometheus' syntax, a number and a unit (ms, s, m, h, d, w, y), e.g. \"30s\", \"5m\" or \"1h30m\"")]
+    DurationSyntax {
+        /// As written.
+        text: String,
+    },
+    /// Units repeated or out of order.
+    #[error(
+        "invalid duration {text:?}: units must appear once each, largest first (e.g. \"1h30m\")"
+    )]
+    DurationOrder {
+        /// As written.
+        text: String,
+    },
+    /// More milliseconds than 64 bits hold.
+    #[error("invalid duration {text:?}: too large")]
+    DurationTooLarge {
+        /// As written.
+        text: String,
+    },
+    /// Not `host:port`, `ipv4:port` or `[ipv6]:port`.
+    #[error("invalid address {text:?}: {problem}; write host:port, ipv4:port or [ipv6]:port, e.g. \"mail.example.com:587\" or \"[2001:db8::1]:443\"")]
+    Address {
+        /// As written.
+        text: String,
+        /// What is wrong with it.
+        problem: AddressProblem,
+    },
+    /// Not a DNS name or an IP address.
+    #[error("invalid server_name {text:?}: write a DNS name such as \"mail.example.com\" or an IP address")]
+    ServerName {
+        /// As written.
+        text: String,
+    },
+    /// Not a DNS name.
+    #[error(
+        "invalid xmpp_domain: {problem}; write the domain the server hosts, e.g. \"example.org\""
+    )]
+    XmppDomain {
+        /// What is wrong with it.
+        problem: AddressProblem,
+    },
+    /// Not `[a-zA-Z_][a-zA-Z0-9_]*`.
+    #[error("invalid label name {text:?}: use letters, digits and underscores, not starting with a digit")]
+    LabelSyntax {
+        /// As written.
+        text: String,
+    },
+    /// Starts with `__`.
+    #[error("invalid label name {text:?}: names starting with \"__\" are reserved by Prometheus")]
+    LabelPrometheus {
+        /// As written.
+        text: String,
+    },
+    /// One of certwatch's own labels.
+    #[error(
+        "label name {text:?} is set by certwatch itself; choose another name, e.g. \"{text}_name\""
+    )]
+    LabelReserved {
+        /// As written.
+        text: String,
+    },
+    /// Not one of a keyword's values.
+    #[error("invalid {what} {text:?}: expected one of {}", choices.join(", "))]
+    Keyword {
+        /// The setting.
+        what: &'static str,
+        /// As written.
+        text: String,
+        /// Every value accepted.
+        choices: &'static [&'static str],
+    },
+}
+
+/// What is wrong with an address or a host name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressProblem {
+    /// `[v6]` without `:port`, or no closing bracket.
+    #[error("an IPv6 address needs brackets and a port")]
+    BracketsAndPort,
+    /// Inside brackets, not IPv6.
+    #[error("not an IPv6 address")]
+    NotIpv6,
+    /// No `:port`.
+    #[error("the port is missing")]
+    MissingPort,
+    /// An IPv6 address without brackets.
+    #[error("an IPv6 address must be written in brackets")]
+    Ipv6WithoutBrackets,
+    /// Port 0 or not a number.
+    #[error("the port must be a number from 1 to 65535")]
+    BadPort,
+    /// Nothing before the colon.
+    #[error("the host is empty")]
+    EmptyHost,
+    /// Not a DNS name.
+    #[error("{host:?} is not a valid host name")]
+    BadHostName {
+        /// As written.
+        host: String,
+    },
+}
+
 /// A duration in Prometheus' syntax: `500ms`, `30s`, `5m`, `1h`, `7d`, `1w`, `1y`,
 /// or several of them in decreasing order, as in `1h30m`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,7 +166,7 @@ impl PromDuration {
 }
 
 impl FromStr for PromDuration {
-    type Err = String;
+    type Err = ValueError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const UNITS: [(&str, u64); 7] = [
@@ -71,12 +178,7 @@ impl FromStr for PromDuration {
             ("s", 1_000),
             ("ms", 1),
         ];
-        let hint = || {
-            format!(
-                "invalid duration {s:?}: use Prometheus' syntax, a number and a unit \
-                 (ms, s, m, h, d, w, y), e.g. \"30s\", \"5m\" or \"1h30m\""
-            )
-        };
+        let hint = || ValueError::DurationSyntax { text: s.to_owned() };
         if s == "0" {
             return Ok(Self(Duration::ZERO));
         }
@@ -100,16 +202,14 @@ impl FromStr for PromDuration {
                 .position(|(u, _)| *u == unit)
                 .ok_or_else(hint)?;
             if last_unit.is_some_and(|last| position <= last) {
-                return Err(format!(
-                    "invalid duration {s:?}: units must appear once each, largest first (e.g. \"1h30m\")"
-                ));
+                return Err(ValueError::DurationOrder { text: s.to_owned() });
             }
             last_unit = Some(position);
             rest = &rest[letters..];
             total_ms = number
                 .checked_mul(UNITS[position].1)
                 .and_then(|ms| total_ms.checked_add(ms))
-                .ok_or_else(|| format!("invalid duration {s:?}: too large"))?;
+                .ok_or_else(|| ValueError::DurationTooLarge { text: s.to_owned() })?;
         }
         Ok(Self(Duration::from_millis(total_ms)))
     }
@@ -165,31 +265,29 @@ pub struct Address {
 }
 
 impl FromStr for Address {
-    type Err = String;
+    type Err = ValueError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hint = |why: &str| {
-            format!(
-                "invalid address {s:?}: {why}; write host:port, ipv4:port or [ipv6]:port, \
-                 e.g. \"mail.example.com:587\" or \"[2001:db8::1]:443\""
-            )
+        let hint = |problem: AddressProblem| ValueError::Address {
+            text: s.to_owned(),
+            problem,
         };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (v6, port) = rest
                 .split_once("]:")
-                .ok_or_else(|| hint("an IPv6 address needs brackets and a port"))?;
-            let ip: Ipv6Addr = v6.parse().map_err(|_| hint("not an IPv6 address"))?;
+                .ok_or_else(|| hint(AddressProblem::BracketsAndPort))?;
+            let ip: Ipv6Addr = v6.parse().map_err(|_| hint(AddressProblem::NotIpv6))?;
             (Host::Ip(IpAddr::V6(ip)), port)
         } else {
             let (host, port) = s
                 .rsplit_once(':')
-                .ok_or_else(|| hint("the port is missing"))?;
+                .ok_or_else(|| hint(AddressProblem::MissingPort))?;
             if host.contains(':') {
-                return Err(hint("an IPv6 address must be written in brackets"));
+                return Err(hint(AddressProblem::Ipv6WithoutBrackets));
             }
             let host = match host.parse::<IpAddr>() {
                 Ok(ip) => Host::Ip(ip),
-                Err(_) => Host::Name(parse_dns_name(host).map_err(|why| hint(&why))?),
+                Err(_) => Host::Name(parse_dns_name(host).map_err(hint)?),
             };
             (host, port)
         };
@@ -197,14 +295,14 @@ impl FromStr for Address {
             .parse()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| hint("the port must be a number from 1 to 65535"))?;
+            .ok_or_else(|| hint(AddressProblem::BadPort))?;
         Ok(Self { host, port })
     }
 }
 
-fn parse_dns_name(host: &str) -> Result<String, String> {
+fn parse_dns_name(host: &str) -> Result<String, AddressProblem> {
     if host.is_empty() {
-        return Err("the host is empty".into());
+        return Err(AddressProblem::EmptyHost);
     }
     let valid = host.len() <= 253
         && host.trim_end_matches('.').split('.').all(|label| {
@@ -219,7 +317,9 @@ fn parse_dns_name(host: &str) -> Result<String, String> {
     if valid {
         Ok(host.to_ascii_lowercase())
     } else {
-        Err(format!("{host:?} is not a valid host name"))
+        Err(AddressProblem::BadHostName {
+            host: host.to_owned(),
+        })
     }
 }
 
@@ -250,7 +350,7 @@ impl TlsName {
     }
 
     /// The name to verify for `host`.
-    pub fn for_host(host: &Host) -> Result<Self, String> {
+    pub fn for_host(host: &Host) -> Result<Self, ValueError> {
         match host {
             Host::Ip(ip) => Ok(Self(ServerName::IpAddress((*ip).into()), ip.to_string())),
             Host::Name(name) => name.parse(),
@@ -259,12 +359,12 @@ impl TlsName {
 }
 
 impl FromStr for TlsName {
-    type Err = String;
+    type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim_end_matches('.').to_ascii_lowercase();
         ServerName::try_from(text.clone())
             .map(|name| Self(name, text))
-            .map_err(|_| format!("invalid server_name {s:?}: write a DNS name such as \"mail.example.com\" or an IP address"))
+            .map_err(|_| ValueError::ServerName { text: s.to_owned() })
     }
 }
 
@@ -288,11 +388,11 @@ impl XmppDomain {
 }
 
 impl FromStr for XmppDomain {
-    type Err = String;
+    type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_dns_name(s)
             .map(Self)
-            .map_err(|why| format!("invalid xmpp_domain: {why}; write the domain the server hosts, e.g. \"example.org\""))
+            .map_err(|problem| ValueError::XmppDomain { problem })
     }
 }
 
@@ -335,7 +435,7 @@ impl LabelName {
 }
 
 impl FromStr for LabelName {
-    type Err = String;
+    type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut bytes = s.bytes();
         let well_formed = bytes
@@ -343,19 +443,13 @@ impl FromStr for LabelName {
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !well_formed {
-            return Err(format!(
-                "invalid label name {s:?}: use letters, digits and underscores, not starting with a digit"
-            ));
+            return Err(ValueError::LabelSyntax { text: s.to_owned() });
         }
         if s.starts_with("__") {
-            return Err(format!(
-                "invalid label name {s:?}: names starting with \"__\" are reserved by Prometheus"
-            ));
+            return Err(ValueError::LabelPrometheus { text: s.to_owned() });
         }
         if RESERVED_LABELS.contains(&s) {
-            return Err(format!(
-                "label name {s:?} is set by certwatch itself; choose another name, e.g. \"{s}_name\""
-            ));
+            return Err(ValueError::LabelReserved { text: s.to_owned() });
         }
         Ok(Self(s.to_owned()))
     }
@@ -385,15 +479,15 @@ macro_rules! keyword_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
+            type Err = ValueError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(format!(
-                        concat!("invalid ", $what, " {:?}: expected one of {}"),
-                        s,
-                        [$($text),+].join(", ")
-                    )),
+                    _ => Err(ValueError::Keyword {
+                        what: $what,
+                        text: s.to_owned(),
+                        choices: &[$($text),+],
+                    }),
                 }
             }
         }
@@ -474,6 +568,31 @@ keyword_enum!(
     }
 );
 
+keyword_enum!(
+    /// Which certificate to ask a server for: one with two (RSA and ECDSA) presents
+    /// the one that matches the signature schemes and suites offered.
+    KeyType, "key_type" {
+        /// Every scheme and suite.
+        Any = "any",
+        /// Only an RSA key's (RSA-PSS included).
+        Rsa = "rsa",
+        /// Only an EC key's (ECDSA, EdDSA).
+        Ecdsa = "ecdsa",
+    }
+);
+
+keyword_enum!(
+    /// Whether the legacy second hello is sent when the modern handshake cannot reach
+    /// a TLS 1.0-1.2 server.
+    Legacy, "legacy" {
+        /// Send it when the modern handshake fails on the version or finds nothing in
+        /// common.
+        On = "on",
+        /// Never.
+        Off = "off",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,7 +670,7 @@ mod tests {
     #[test]
     fn keywords_list_the_choices_when_wrong() {
         assert_eq!("smtp".parse::<StartTls>(), Ok(StartTls::Smtp));
-        let err = "smpt".parse::<StartTls>().unwrap_err();
+        let err = "smpt".parse::<StartTls>().unwrap_err().to_string();
         assert!(err.contains("none, smtp, lmtp, imap"), "{err}");
     }
 

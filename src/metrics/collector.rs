@@ -1,24 +1,29 @@
-//! Per-target series: label sets prepared once per probe, values rendered at scrape time.
+//! Per-target series: label sets prepared once per observation, values rendered at
+//! scrape time, a chunk at a time.
 //!
-//! [`PreparedTarget::new`] runs when a probe finishes: it escapes every label set and
-//! keeps only numbers and static strings beside them. [`render`] and [`render_chunked`]
-//! then write every per-target family from a store snapshot and a scrape-time `now`,
-//! so the expiry gauges are computed from the stored notAfter, never frozen at probe
-//! time, and a scrape costs little more than copying prepared text. A scrape first
-//! gathers what it reads of every target into one contiguous `Frame`, so that the
-//! pass over all targets that each family takes reads memory in order.
+//! The [`Collector`] owns the prepared series: [`PreparedTarget::new`] escapes every
+//! label set of a store entry once and keeps only numbers and static strings beside
+//! them, and the collector keeps it until the entry is replaced (by its sequence
+//! number). A scrape copies what it renders of every target into one contiguous,
+//! self-contained [`Frame`], so that the pass over all targets that each family takes
+//! reads memory in order and nothing of the store is held while a client reads. A
+//! [`Render`] then writes the families from the frame and a scrape-time `now`, so the
+//! expiry gauges are computed from the stored notAfter, never frozen at probe time, in
+//! chunks of a size the caller chooses: the body is produced as the client takes it.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::names::*;
 use super::text::{push_label, Family, Value};
 use crate::cert::ParsedCert;
 use crate::config::TargetSpec;
-use crate::probe::outcome::{AddressOutcome, FailureKind, Phase, ProbeOutcome, Verdict};
+use crate::probe::outcome::{
+    AddressOutcome, ChainIssue, FailureKind, Phase, ProbeOutcome, Verdict, Weakness,
+};
 use crate::shared::Shared;
-use crate::store::Entry;
+use crate::store::{Counts, Entry, Observation};
 
 /// The longest value of a certificate label; longer ones are cut.
 pub const MAX_LABEL_VALUE: usize = 256;
@@ -57,9 +62,12 @@ struct Facts {
     /// The earliest notAfter of the presented chain.
     chain_not_after: Option<i64>,
     verified_path_not_after: Option<i64>,
-    ip: Option<IpAddr>,
     successes: u64,
     failures: u64,
+    /// `certwatch_legacy_only`: known once the probe reached the handshake.
+    legacy_only: Option<bool>,
+    /// The chain issues, one bit per [`ChainIssue::ALL`] entry.
+    chain_issues: u8,
 }
 
 #[derive(Debug)]
@@ -71,6 +79,10 @@ struct Cert {
     info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
+    /// The weaknesses, one bit per [`Weakness::ALL`] entry.
+    weaknesses: u8,
+    /// Whether it is on the verified path; `None` when the chain does not verify.
+    on_path: Option<bool>,
 }
 
 /// `depth="N"` for the depths a chain can have.
@@ -91,6 +103,40 @@ const DEPTH_LABELS: [&str; crate::probe::tls::MAX_CHAIN_LEN] = [
     "depth=\"13\"",
     "depth=\"14\"",
     "depth=\"15\"",
+    "depth=\"16\"",
+    "depth=\"17\"",
+    "depth=\"18\"",
+    "depth=\"19\"",
+    "depth=\"20\"",
+    "depth=\"21\"",
+    "depth=\"22\"",
+    "depth=\"23\"",
+    "depth=\"24\"",
+    "depth=\"25\"",
+    "depth=\"26\"",
+    "depth=\"27\"",
+    "depth=\"28\"",
+    "depth=\"29\"",
+    "depth=\"30\"",
+    "depth=\"31\"",
+];
+/// `issue="…"`, in [`ChainIssue::ALL`] order.
+const ISSUE_LABELS: [&str; 6] = [
+    "issue=\"incomplete\"",
+    "issue=\"root_included\"",
+    "issue=\"out_of_order\"",
+    "issue=\"duplicate\"",
+    "issue=\"unrelated\"",
+    "issue=\"too_long\"",
+];
+/// `weakness="…"`, in [`Weakness::ALL`] order.
+const WEAKNESS_LABELS: [&str; 6] = [
+    "weakness=\"rsa_key_under_2048\"",
+    "weakness=\"ec_key_under_256\"",
+    "weakness=\"sha1_signature\"",
+    "weakness=\"md5_signature\"",
+    "weakness=\"lifetime_over_398_days\"",
+    "weakness=\"no_subject_alt_name\"",
 ];
 const PHASE_LABELS: [&str; 4] = [
     "phase=\"resolve\"",
@@ -102,11 +148,19 @@ const RESULT_SUCCESS: &str = "result=\"success\"";
 const RESULT_FAILURE: &str = "result=\"failure\"";
 
 impl PreparedTarget {
-    /// Prepares the series of `outcome`; counters continue from `previous`.
-    pub fn new(
+    /// Prepares the series of a store entry.
+    pub fn new(entry: &Entry) -> Self {
+        match &entry.observation {
+            Observation::Endpoint { spec, outcome } => Self::of_probe(spec, outcome, |i| {
+                entry.counts.get(i).copied().unwrap_or_default()
+            }),
+        }
+    }
+
+    fn of_probe(
         spec: &TargetSpec,
         outcome: &ProbeOutcome,
-        previous: Option<&PreparedTarget>,
+        counts: impl Fn(usize) -> Counts,
     ) -> Self {
         let mut base = String::with_capacity(64);
         push_label(&mut base, LABEL_TARGET, &spec.name);
@@ -116,23 +170,62 @@ impl PreparedTarget {
         let rows = outcome
             .addresses
             .iter()
-            .map(|address| {
-                let earlier = previous
-                    .and_then(|p| p.rows.iter().map(|r| &r.facts).find(|f| f.ip == address.ip));
-                Row::new(&base, spec.interval, address, earlier)
-            })
+            .enumerate()
+            .map(|(i, address)| Row::new(&base, spec.interval, address, counts(i)))
             .collect();
         Self { rows }
     }
 }
 
+/// Prepared series, kept per store entry until it is replaced.
+///
+/// Keyed by the entry's sequence number, which is unique, hashed by foldhash (a fast
+/// hash for integer keys); the map is rebuilt from each scrape's entries, which also
+/// forgets the entries replaced or removed since the last one.
+#[derive(Debug, Default)]
+pub struct Collector {
+    prepared: Mutex<HashMap<u64, Arc<PreparedTarget>, foldhash::fast::FixedState>>,
+}
+
+impl Collector {
+    /// The prepared series of `entries` (a store snapshot): those of entries seen at an
+    /// earlier scrape are reused, the others prepared now.
+    pub fn prepare(&self, entries: &[Arc<Entry>]) -> Vec<Arc<PreparedTarget>> {
+        let mut cache = self
+            .prepared
+            .lock()
+            // Nothing panics while the lock is held; the map stays consistent.
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut missed = false;
+        let prepared: Vec<Arc<PreparedTarget>> = entries
+            .iter()
+            .map(|entry| {
+                cache.get(&entry.seq).cloned().unwrap_or_else(|| {
+                    missed = true;
+                    Arc::new(PreparedTarget::new(entry))
+                })
+            })
+            .collect();
+        if missed || cache.len() != entries.len() {
+            *cache = entries
+                .iter()
+                .map(|e| e.seq)
+                .zip(prepared.iter().cloned())
+                .collect();
+        }
+        prepared
+    }
+
+    /// Appends every per-target family of `entries` to `out`, with expiry computed at
+    /// `now`, in one go.
+    pub fn render(&self, entries: &[Arc<Entry>], now: SystemTime, out: &mut String) {
+        let mut render = Render::new(Frame::new(&self.prepare(entries)), now, Scope::Scheduled);
+        while render.next_chunk(out, usize::MAX) {}
+    }
+}
+
 impl Row {
-    fn new(
-        base: &str,
-        interval: Duration,
-        address: &AddressOutcome,
-        earlier: Option<&Facts>,
-    ) -> Self {
+    fn new(base: &str, interval: Duration, address: &AddressOutcome, counts: Counts) -> Self {
         let mut labels = base.to_owned();
         let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         push_label(&mut labels, LABEL_IP, &ip);
@@ -140,34 +233,57 @@ impl Row {
             .chain
             .iter()
             .zip(DEPTH_LABELS)
-            .map(|(cert, depth)| Cert::new(depth, cert))
+            .enumerate()
+            .map(|(i, (cert, depth))| {
+                let mut cert = Cert::new(depth, cert);
+                cert.weaknesses = address
+                    .weaknesses
+                    .iter()
+                    .filter(|(d, _)| *d == i)
+                    .fold(0, |bits, (_, w)| bits | weakness_bit(*w));
+                cert.on_path = match &address.verdict {
+                    Some(Verdict::Verified { path, .. }) => Some(path.contains(&i)),
+                    _ => None,
+                };
+                cert
+            })
             .collect();
         let (verified, verify_reason, verified_path_not_after) = match &address.verdict {
             None => (None, None, None),
-            Some(Verdict::Verified { path_not_after }) => (Some(true), None, Some(*path_not_after)),
+            Some(Verdict::Verified { path_not_after, .. }) => {
+                (Some(true), None, Some(*path_not_after))
+            }
             Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label()), None),
         };
-        let tls = address.handshake.as_ref().ok().map(|tls| {
+        let failure = address.handshake.as_ref().err().map(|f| f.kind);
+        let legacy_only = match failure {
+            None | Some(FailureKind::Handshake(_)) => Some(address.legacy_only()),
+            Some(_) => None,
+        };
+        let tls = address.tls_params().map(|tls| {
             let mut pairs = String::new();
             push_label(&mut pairs, "version", tls.version);
             push_label(&mut pairs, "cipher", tls.cipher);
             pairs.into_boxed_str()
         });
-        let success = address.success();
         let facts = Facts {
             handshake_ok: address.handshake_ok(),
             verified,
             verify_reason,
-            failure: address.handshake.as_ref().err().map(|f| f.kind),
+            failure,
             duration: address.duration.as_secs_f64(),
             phases: Phase::ALL.map(|p| address.phases.get(p).map(|d| d.as_secs_f64())),
             finished_at: unix_seconds(address.finished_at),
             interval: interval.as_secs_f64(),
             chain_not_after: certs.iter().filter_map(|c| c.not_after).min(),
             verified_path_not_after,
-            ip: address.ip,
-            successes: earlier.map_or(0, |f| f.successes) + u64::from(success),
-            failures: earlier.map_or(0, |f| f.failures) + u64::from(!success),
+            successes: counts.successes,
+            failures: counts.failures,
+            legacy_only,
+            chain_issues: address
+                .chain_issues
+                .iter()
+                .fold(0, |bits, issue| bits | issue_bit(*issue)),
         };
         Self {
             labels: labels.into_boxed_str(),
@@ -186,8 +302,26 @@ impl Cert {
             info: info_labels(cert),
             not_before: parsed.map(|c| c.not_before),
             not_after: parsed.map(|c| c.not_after),
+            weaknesses: 0,
+            on_path: None,
         }
     }
+}
+
+/// The bit of `issue` in [`Facts::chain_issues`].
+fn issue_bit(issue: ChainIssue) -> u8 {
+    1 << ChainIssue::ALL
+        .iter()
+        .position(|i| *i == issue)
+        .expect("every issue is in ALL")
+}
+
+/// The bit of `weakness` in [`Cert::weaknesses`].
+fn weakness_bit(weakness: Weakness) -> u8 {
+    1 << Weakness::ALL
+        .iter()
+        .position(|w| *w == weakness)
+        .expect("every weakness is in ALL")
 }
 
 /// The identity labels of `cert`, built once per distinct certificate.
@@ -240,13 +374,16 @@ fn info_labels(cert: &Arc<ParsedCert>) -> Arc<str> {
 }
 
 /// `,a.example,b.example,`, keeping only the names that fit in [`MAX_DNS_NAMES_VALUE`].
+/// Each name is a [`list_item`](crate::cert::list_item) (`%` → `%25`, `,` → `%2C`), so
+/// a comma is always a separator and `.*,www\.example\.com,.*` matches that one name.
 fn dns_names_value(names: &[String]) -> String {
     let mut value = String::from(",");
     for name in names {
+        let name = crate::cert::list_item(name);
         if value.len() + name.len() + 1 > MAX_DNS_NAMES_VALUE {
             break;
         }
-        value.push_str(name);
+        value.push_str(&name);
         value.push(',');
     }
     if value.len() == 1 {
@@ -273,21 +410,34 @@ pub fn unix_seconds(time: SystemTime) -> f64 {
 /// How a family's samples are drawn from one row, given `now` in whole Unix seconds.
 type Samples = fn(&View<'_>, i64, &mut Family<'_>);
 
-/// One scrape's copy of every row, laid out in order in a few contiguous buffers.
+/// Which families a render writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every family: the scheduled targets of `/metrics`.
+    Scheduled,
+    /// Not the families that describe the schedule (`certwatch_probes_total`,
+    /// `certwatch_probe_interval_seconds`): one ad-hoc probe, as `/probe` answers.
+    AdHoc,
+}
+
+/// One scrape's copy of every row, laid out in order in a few contiguous buffers and
+/// owning what it holds, so a scrape keeps nothing of the store while its client reads.
 ///
-/// Each family is written by its own pass over every row. The rows sit wherever the
-/// heap put them when their probe finished, so reading them in place costs several
+/// Each family is written by its own pass over every row. The prepared rows sit wherever
+/// the heap put them when their probe finished, so reading them in place costs several
 /// cache misses per row per pass; copying what rendering reads once per scrape (a few
 /// MB at 10,000 targets, freed after) makes every pass a sequential read. At 10,000
 /// targets on a heap shaped by re-probes this halves the CPU of a scrape.
-struct Frame<'a> {
+#[derive(Debug)]
+pub struct Frame {
     /// Every row's label set and TLS labels, back to back.
     text: String,
-    certs: Vec<CertView<'a>>,
+    certs: Vec<CertView>,
     rows: Vec<RowSpans>,
 }
 
 /// Where a row's parts are in its [`Frame`].
+#[derive(Debug)]
 struct RowSpans {
     labels: std::ops::Range<usize>,
     tls: Option<std::ops::Range<usize>>,
@@ -299,7 +449,7 @@ struct RowSpans {
 struct View<'a> {
     labels: &'a str,
     tls: Option<&'a str>,
-    certs: &'a [CertView<'a>],
+    certs: &'a [CertView],
     facts: &'a Facts,
 }
 
@@ -312,34 +462,68 @@ impl std::ops::Deref for View<'_> {
 }
 
 /// A certificate as one family's pass reads it.
-struct CertView<'a> {
+#[derive(Debug)]
+struct CertView {
     depth: &'static str,
-    info: &'a str,
+    info: Arc<str>,
     not_before: Option<i64>,
     not_after: Option<i64>,
+    weaknesses: u8,
+    on_path: Option<bool>,
 }
 
-impl<'a> Frame<'a> {
-    fn new(entries: &'a [Arc<Entry>]) -> Self {
-        let rows_in = || entries.iter().flat_map(|e| e.series.rows.iter());
-        let (rows, text_len, certs_len) = rows_in().fold((0, 0, 0), |(n, t, c), row| {
-            let tls = row.tls.as_deref().map_or(0, str::len);
-            (n + 1, t + row.labels.len() + tls, c + row.certs.len())
-        });
+/// The sizes of a frame's buffers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sizes {
+    rows: usize,
+    text: usize,
+    certs: usize,
+}
+
+impl Sizes {
+    fn of(prepared: &[Arc<PreparedTarget>]) -> Self {
+        prepared
+            .iter()
+            .flat_map(|p| p.rows.iter())
+            .fold(Sizes::default(), |s, row| Sizes {
+                rows: s.rows + 1,
+                text: s.text + row.labels.len() + row.tls.as_deref().map_or(0, str::len),
+                certs: s.certs + row.certs.len(),
+            })
+    }
+
+    fn bytes(self) -> usize {
+        self.text
+            + self.certs * std::mem::size_of::<CertView>()
+            + self.rows * std::mem::size_of::<RowSpans>()
+    }
+}
+
+impl Frame {
+    /// The bytes a frame of `prepared` holds, to budget before building it.
+    pub fn bytes_for(prepared: &[Arc<PreparedTarget>]) -> usize {
+        Sizes::of(prepared).bytes()
+    }
+
+    /// Copies every row of `prepared`.
+    pub fn new(prepared: &[Arc<PreparedTarget>]) -> Self {
+        let sizes = Sizes::of(prepared);
         let mut frame = Frame {
-            text: String::with_capacity(text_len),
-            certs: Vec::with_capacity(certs_len),
-            rows: Vec::with_capacity(rows),
+            text: String::with_capacity(sizes.text),
+            certs: Vec::with_capacity(sizes.certs),
+            rows: Vec::with_capacity(sizes.rows),
         };
-        for row in rows_in() {
+        for row in prepared.iter().flat_map(|p| p.rows.iter()) {
             let labels = frame.push_text(&row.labels);
             let tls = row.tls.as_deref().map(|tls| frame.push_text(tls));
             let first_cert = frame.certs.len();
             frame.certs.extend(row.certs.iter().map(|c| CertView {
                 depth: c.depth,
-                info: &c.info,
+                info: c.info.clone(),
                 not_before: c.not_before,
                 not_after: c.not_after,
+                weaknesses: c.weaknesses,
+                on_path: c.on_path,
             }));
             frame.rows.push(RowSpans {
                 labels,
@@ -351,24 +535,29 @@ impl<'a> Frame<'a> {
         frame
     }
 
+    /// The bytes this frame holds.
+    pub fn bytes(&self) -> usize {
+        Sizes {
+            rows: self.rows.capacity(),
+            text: self.text.capacity(),
+            certs: self.certs.capacity(),
+        }
+        .bytes()
+    }
+
     fn push_text(&mut self, text: &str) -> std::ops::Range<usize> {
         let start = self.text.len();
         self.text.push_str(text);
         start..self.text.len()
     }
 
-    /// Every row, ready for the passes: slicing once here keeps the slice checks out
-    /// of every pass.
-    fn views(&self) -> Vec<View<'_>> {
-        self.rows
-            .iter()
-            .map(|r| View {
-                labels: &self.text[r.labels.clone()],
-                tls: r.tls.clone().map(|t| &self.text[t]),
-                certs: &self.certs[r.certs.clone()],
-                facts: &r.facts,
-            })
-            .collect()
+    fn view<'a>(&'a self, row: &'a RowSpans) -> View<'a> {
+        View {
+            labels: &self.text[row.labels.clone()],
+            tls: row.tls.clone().map(|t| &self.text[t]),
+            certs: &self.certs[row.certs.clone()],
+            facts: &row.facts,
+        }
     }
 }
 
@@ -411,7 +600,7 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
     }),
     (CERT_INFO, "gauge", "1 per presented certificate, with its identity.", |r, _, f| {
         for cert in r.certs {
-            f.sample(r.labels, &[cert.depth, cert.info], Value::Int(1));
+            f.sample(r.labels, &[cert.depth, &cert.info], Value::Int(1));
         }
     }),
     (CERT_NOT_AFTER, "gauge", "notAfter of the presented certificate at depth, Unix seconds.", |r, _, f| {
@@ -465,49 +654,106 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
         f.sample(r.labels, &[RESULT_SUCCESS], Value::Int(i64::try_from(r.successes).unwrap_or(i64::MAX)));
         f.sample(r.labels, &[RESULT_FAILURE], Value::Int(i64::try_from(r.failures).unwrap_or(i64::MAX)));
     }),
-];
-
-/// Appends every per-target family of `entries` to `out`, with expiry computed at `now`.
-pub fn render(entries: &[Arc<Entry>], now: SystemTime, out: &mut String) {
-    render_chunked(entries, now, out, usize::MAX, &mut |_| {});
-}
-
-/// As [`render`], but hands `out` to `emit` whenever it holds at least `chunk` bytes,
-/// so a large exposition is sent in pieces instead of built whole in memory.
-pub fn render_chunked(
-    entries: &[Arc<Entry>],
-    now: SystemTime,
-    out: &mut String,
-    chunk: usize,
-    emit: &mut dyn FnMut(String),
-) {
-    let now = unix_seconds(now).floor() as i64;
-    let frame = Frame::new(entries);
-    let views = frame.views();
-    for (name, kind, help, samples) in FAMILIES {
-        let mut family = Family::new(out, name, kind, help);
-        for view in &views {
-            samples(view, now, &mut family);
-            let out = family.out();
-            if out.len() >= chunk {
-                emit(std::mem::replace(
-                    out,
-                    String::with_capacity(chunk + chunk / 4),
-                ));
+    // Chain and key hygiene, legacy-only endpoints (contract sections 8 and 9).
+    (LEGACY_ONLY, "gauge", "1 if only the legacy second hello (TLS 1.0-1.2, legacy suites, groups or schemes) reached the server.", |r, _, f| {
+        if let Some(legacy) = r.legacy_only {
+            f.sample(r.labels, &[], flag(legacy));
+        }
+    }),
+    (CHAIN_ISSUE_INFO, "gauge", "1 per issue of the presented chain: incomplete, root_included, out_of_order, duplicate, unrelated, too_long.", |r, _, f| {
+        for (i, label) in ISSUE_LABELS.iter().enumerate() {
+            if r.chain_issues & (1 << i) != 0 {
+                f.sample(r.labels, &[label], Value::Int(1));
             }
         }
+    }),
+    (CERT_WEAKNESS_INFO, "gauge", "1 per weakness of the presented certificate at depth.", |r, _, f| {
+        for cert in r.certs {
+            for (i, label) in WEAKNESS_LABELS.iter().enumerate() {
+                if cert.weaknesses & (1 << i) != 0 {
+                    f.sample(r.labels, &[cert.depth, label], Value::Int(1));
+                }
+            }
+        }
+    }),
+    (CERT_ON_VERIFIED_PATH, "gauge", "1 if the presented certificate at depth is on the verified path, 0 if the path does not use it; absent when the chain does not verify.", |r, _, f| {
+        for cert in r.certs {
+            if let Some(on_path) = cert.on_path {
+                f.sample(r.labels, &[cert.depth], flag(on_path));
+            }
+        }
+    }),
+];
+
+/// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
+const SCHEDULE_FAMILIES: [&str; 2] = [PROBE_INTERVAL, PROBES_TOTAL];
+
+/// Writes the per-target families of a [`Frame`], a chunk at a time.
+#[derive(Debug)]
+pub struct Render {
+    frame: Frame,
+    /// Unix seconds at the scrape.
+    now: i64,
+    scope: Scope,
+    /// The family being written, as an index into `FAMILIES`.
+    family: usize,
+    /// The next row of that family.
+    row: usize,
+    /// Whether that family's header is written.
+    started: bool,
+}
+
+impl Render {
+    /// A render of `frame` with expiry at `now`.
+    pub fn new(frame: Frame, now: SystemTime, scope: Scope) -> Self {
+        Self {
+            frame,
+            now: unix_seconds(now).floor() as i64,
+            scope,
+            family: 0,
+            row: 0,
+            started: false,
+        }
+    }
+
+    /// The bytes the frame holds.
+    pub fn frame_bytes(&self) -> usize {
+        self.frame.bytes()
+    }
+
+    /// Appends samples to `out` until it holds at least `limit` bytes or everything is
+    /// written; whether more remains.
+    pub fn next_chunk(&mut self, out: &mut String, limit: usize) -> bool {
+        while let Some((name, kind, help, samples)) = FAMILIES.get(self.family) {
+            if self.scope == Scope::AdHoc && SCHEDULE_FAMILIES.contains(name) {
+                self.family += 1;
+                continue;
+            }
+            let mut family = Family::resume(out, name, kind, help, self.started);
+            while let Some(row) = self.frame.rows.get(self.row) {
+                samples(&self.frame.view(row), self.now, &mut family);
+                self.row += 1;
+                if family.out().len() >= limit {
+                    self.started = family.started();
+                    return true;
+                }
+            }
+            self.family += 1;
+            self.row = 0;
+            self.started = false;
+        }
+        false
     }
 }
 
-/// Renders one probe outcome alone, as `GET /probe` answers.
+/// Renders one probe outcome alone, as `GET /probe` answers: no schedule families.
 pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
-    let entry = Entry {
-        spec: Arc::new(spec.clone()),
-        outcome: outcome.clone(),
-        series: PreparedTarget::new(spec, outcome, None),
-    };
+    let prepared = Arc::new(PreparedTarget::of_probe(spec, outcome, |_| {
+        Counts::default()
+    }));
+    let mut render = Render::new(Frame::new(&[prepared]), now, Scope::AdHoc);
     let mut out = String::new();
-    render(&[Arc::new(entry)], now, &mut out);
+    while render.next_chunk(&mut out, usize::MAX) {}
     out
 }
 
@@ -535,13 +781,17 @@ mod tests {
         handshake: Result<TlsParams, Failure>,
     ) -> AddressOutcome {
         AddressOutcome {
-            ip: Some(IpAddr::from([127, 0, 0, 1])),
+            ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
             finished_at: SystemTime::now(),
             duration: Duration::from_millis(5),
             phases: PhaseTimes::default(),
             handshake,
             chain,
             verdict: None,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
         }
     }
 
@@ -572,24 +822,23 @@ mod tests {
             ),
             address(vec![cert("one-leaf")], tls()),
         ];
-        let entries: Vec<Arc<Entry>> = config
-            .targets
-            .iter()
-            .zip(outcomes)
-            .map(|(spec, address)| {
-                let outcome = ProbeOutcome {
+        let store = crate::store::Store::default();
+        for (spec, address) in config.targets.iter().zip(outcomes) {
+            let observation = Observation::Endpoint {
+                spec: spec.clone(),
+                outcome: ProbeOutcome {
                     addresses: vec![address],
-                };
-                let series = PreparedTarget::new(spec, &outcome, None);
-                Arc::new(Entry {
-                    spec: spec.clone(),
-                    outcome,
-                    series,
-                })
-            })
-            .collect();
+                },
+            };
+            store.record(observation, || true);
+        }
+        let mut entries = store.snapshot();
+        // File order, not the store's name order.
+        let order = ["two", "failed", "one"];
+        entries.sort_by_key(|e| order.iter().position(|n| *n == e.name()));
         let mut out = String::new();
-        render(&entries, SystemTime::now(), &mut out);
+        let collector = Collector::default();
+        collector.render(&entries, SystemTime::now(), &mut out);
 
         let lines = |family: &str| -> Vec<&str> {
             out.lines()
@@ -640,11 +889,259 @@ mod tests {
         )));
     }
 
+    fn stored(n: usize) -> Vec<Arc<Entry>> {
+        let yaml: String = (0..n)
+            .map(|i| format!("  - {{address: \"127.0.0.1:{}\"}}\n", i + 1))
+            .collect();
+        let config = Config::from_yaml(&format!("targets:\n{yaml}"), "t.yml", Path::new("."))
+            .expect("valid");
+        let store = crate::store::Store::default();
+        for spec in &config.targets {
+            let tls = Ok(TlsParams {
+                version: "TLSv1.3",
+                cipher: "TLS_AES_128_GCM_SHA256",
+            });
+            store.record(
+                Observation::Endpoint {
+                    spec: spec.clone(),
+                    outcome: ProbeOutcome {
+                        addresses: vec![address(vec![cert("leaf"), cert("ca")], tls)],
+                    },
+                },
+                || true,
+            );
+        }
+        store.snapshot()
+    }
+
     #[test]
-    fn dns_names_are_comma_wrapped_and_bounded() {
+    fn rendering_in_chunks_gives_the_same_text_as_in_one_go() {
+        let entries = stored(50);
+        let collector = Collector::default();
+        let now = SystemTime::now();
+        let mut whole = String::new();
+        collector.render(&entries, now, &mut whole);
+        let mut render = Render::new(
+            Frame::new(&collector.prepare(&entries)),
+            now,
+            Scope::Scheduled,
+        );
+        let (mut pieced, mut chunks) = (String::new(), 0);
+        loop {
+            let mut chunk = String::new();
+            let more = render.next_chunk(&mut chunk, 1000);
+            assert!(
+                chunk.len() < 1000 + 2048,
+                "a chunk stops after the row that reaches its limit: {}",
+                chunk.len()
+            );
+            pieced.push_str(&chunk);
+            chunks += 1;
+            if !more {
+                break;
+            }
+        }
+        assert!(chunks > 10, "{chunks} chunks");
+        assert_eq!(pieced, whole);
+        assert_eq!(whole.matches("# TYPE certwatch_cert_info gauge").count(), 1);
+    }
+
+    #[test]
+    fn prepared_series_are_kept_until_their_entry_is_replaced() {
+        let entries = stored(3);
+        let collector = Collector::default();
+        let first = collector.prepare(&entries);
+        let again = collector.prepare(&entries);
+        assert!(first.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+        let fewer = collector.prepare(&entries[..1]);
+        assert_eq!(fewer.len(), 1);
+        assert_eq!(
+            collector.prepared.lock().unwrap().len(),
+            1,
+            "removed targets are forgotten"
+        );
+    }
+
+    #[test]
+    fn an_ad_hoc_render_leaves_out_the_schedule_families() {
+        let entries = stored(1);
+        let Observation::Endpoint { spec, outcome } = &entries[0].observation;
+        let body = render_outcome(spec, outcome, SystemTime::now());
+        assert!(body.contains(CERT_EXPIRY));
+        assert!(
+            !body.contains(PROBES_TOTAL) && !body.contains(PROBE_INTERVAL),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn probe_counters_resume_when_an_address_comes_back() {
+        let config = Config::from_yaml(
+            "targets:\n  - {address: \"localhost:1\", name: t}\n",
+            "t.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let spec = config.targets[0].clone();
+        let refused = || {
+            Err(Failure::new(
+                FailureKind::Connect(ConnectReason::Refused),
+                "refused",
+            ))
+        };
+        let at = |ip: Option<std::net::IpAddr>| {
+            let mut a = address(vec![], refused());
+            a.ip = ip;
+            Observation::Endpoint {
+                spec: spec.clone(),
+                outcome: ProbeOutcome { addresses: vec![a] },
+            }
+        };
+        let store = crate::store::Store::default();
+        let collector = Collector::default();
+        let ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+        let failures = |store: &crate::store::Store| {
+            let mut out = String::new();
+            collector.render(&store.snapshot(), SystemTime::now(), &mut out);
+            out.lines()
+                .filter(|l| l.starts_with(PROBES_TOTAL) && l.contains("result=\"failure\""))
+                .map(|l| {
+                    (
+                        label(l, "ip").to_owned(),
+                        l.rsplit(' ').next().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        store.record(at(ip), || true);
+        assert_eq!(failures(&store), [("127.0.0.1".to_owned(), "1".to_owned())]);
+        store.record(at(None), || true);
+        assert_eq!(
+            failures(&store),
+            [(String::new(), "1".to_owned())],
+            "a resolve failure is its own series"
+        );
+        store.record(at(ip), || true);
+        assert_eq!(
+            failures(&store),
+            [("127.0.0.1".to_owned(), "2".to_owned())],
+            "the address's counter resumes, it does not restart"
+        );
+    }
+
+    #[test]
+    fn a_legacy_only_probe_reports_its_failure_chain_choice_and_findings() {
+        use crate::probe::outcome::{ChainIssue, HandshakeReason, Weakness};
+        let config = Config::from_yaml(
+            "targets:\n  - {address: \"127.0.0.1:1\", name: idrac}\n",
+            "t.yml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let mut a = address(
+            vec![cert("leaf"), cert("ca"), cert("old root")],
+            Err(Failure::new(
+                FailureKind::Handshake(HandshakeReason::ProtocolVersion),
+                "protocol_version",
+            )),
+        );
+        a.legacy = Some(TlsParams {
+            version: "TLSv1.0",
+            cipher: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        });
+        a.verdict = Some(Verdict::Verified {
+            path_not_after: 0,
+            path: vec![0, 1],
+        });
+        a.chain_issues = vec![ChainIssue::Unrelated, ChainIssue::TooLong];
+        a.weaknesses = vec![(0, Weakness::Sha1Signature), (2, Weakness::RsaKeyUnder2048)];
+        let outcome = ProbeOutcome { addresses: vec![a] };
+        let body = render_outcome(&config.targets[0], &outcome, SystemTime::now());
+        let lines = |family: &str| -> Vec<&str> {
+            body.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect()
+        };
+        assert_eq!(
+            lines(HANDSHAKE_SUCCESS),
+            [format!(
+                "{HANDSHAKE_SUCCESS}{{target=\"idrac\",ip=\"127.0.0.1\"}} 0"
+            )]
+        );
+        assert_eq!(
+            lines(LEGACY_ONLY),
+            [format!(
+                "{LEGACY_ONLY}{{target=\"idrac\",ip=\"127.0.0.1\"}} 1"
+            )]
+        );
+        assert_eq!(label(lines(TLS_INFO)[0], "version"), "TLSv1.0");
+        assert_eq!(
+            label(lines(PROBE_FAILURE_INFO)[0], "reason"),
+            "protocol_version"
+        );
+        let issues: Vec<&str> = lines(CHAIN_ISSUE_INFO)
+            .iter()
+            .map(|l| label(l, "issue"))
+            .collect();
+        assert_eq!(issues, ["unrelated", "too_long"]);
+        let weak: Vec<(&str, &str)> = lines(CERT_WEAKNESS_INFO)
+            .iter()
+            .map(|l| (label(l, "depth"), label(l, "weakness")))
+            .collect();
+        assert_eq!(weak, [("0", "sha1_signature"), ("2", "rsa_key_under_2048")]);
+        let on_path: Vec<(&str, &str)> = lines(CERT_ON_VERIFIED_PATH)
+            .iter()
+            .map(|l| (label(l, "depth"), l.rsplit(' ').next().unwrap_or("")))
+            .collect();
+        assert_eq!(on_path, [("0", "1"), ("1", "1"), ("2", "0")]);
+        // A refused connection: nothing is known of legacy TLS.
+        let refused = address(
+            vec![],
+            Err(Failure::new(
+                FailureKind::Connect(ConnectReason::Refused),
+                "refused",
+            )),
+        );
+        let body = render_outcome(
+            &config.targets[0],
+            &ProbeOutcome {
+                addresses: vec![refused],
+            },
+            SystemTime::now(),
+        );
+        assert!(!body.contains(&format!("{LEGACY_ONLY}{{")), "{body}");
+    }
+
+    #[test]
+    fn every_depth_of_the_longest_chain_kept_has_its_label() {
+        assert_eq!(DEPTH_LABELS.len(), crate::probe::legacy::MAX_CERTIFICATES);
+        for (depth, label) in DEPTH_LABELS.iter().enumerate() {
+            assert_eq!(*label, format!("depth=\"{depth}\""));
+        }
+        for (issue, label) in ChainIssue::ALL.iter().zip(ISSUE_LABELS) {
+            assert_eq!(label, format!("issue=\"{}\"", issue.as_label()));
+        }
+        for (weakness, label) in Weakness::ALL.iter().zip(WEAKNESS_LABELS) {
+            assert_eq!(label, format!("weakness=\"{}\"", weakness.as_label()));
+        }
+    }
+
+    #[test]
+    fn dns_names_are_comma_wrapped_escaped_and_bounded() {
         assert_eq!(
             dns_names_value(&["a.example".into(), "b.example".into()]),
             ",a.example,b.example,"
+        );
+        // One SAN with a comma is not two SANs; `%` is escaped so `%2C` stays itself.
+        let one = dns_names_value(&["a.example,b.example".into()]);
+        assert_eq!(one, ",a.example%2Cb.example,");
+        assert_ne!(
+            one,
+            dns_names_value(&["a.example".into(), "b.example".into()])
+        );
+        assert_eq!(
+            dns_names_value(&["100%2C.example".into(), "*.example".into()]),
+            ",100%252C.example,*.example,"
         );
         assert_eq!(dns_names_value(&[]), "");
         let many: Vec<String> = (0..500).map(|i| format!("host-{i}.example.com")).collect();
@@ -654,5 +1151,9 @@ mod tests {
             "{}",
             value.len()
         );
+        // The bound counts the escaped length.
+        let commas = vec![",".repeat(300); 2];
+        let value = dns_names_value(&commas);
+        assert_eq!(value, format!(",{},", "%2C".repeat(300)));
     }
 }

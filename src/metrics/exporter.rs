@@ -1,6 +1,9 @@
 //! Process-wide series, kept in a `prometheus` registry: build info, configuration
-//! reload status and the number of targets. Per-target data is the collector's.
+//! reload status, the number of targets and the log lines lost (read from
+//! [`crate::logging`] at each scrape). Per-target data is the collector's.
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Counter, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, Gauge, IntGauge, Opts, Registry, TextEncoder};
 
 use super::names::*;
@@ -12,6 +15,7 @@ pub struct ExporterMetrics {
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     targets: IntGauge,
+    web_reload_successful: IntGauge,
 }
 
 impl Default for ExporterMetrics {
@@ -45,6 +49,11 @@ impl ExporterMetrics {
         )
         .expect("valid metric");
         let targets = IntGauge::new(TARGETS, "Configured targets.").expect("valid metric");
+        let web_reload_successful = IntGauge::new(
+            WEB_CONFIG_LAST_RELOAD_SUCCESSFUL,
+            "1 if the last (re)load of the web configuration (--web.config.file) and its files succeeded.",
+        )
+        .expect("valid metric");
         for metric in [&build_info, &reload_successful, &targets] {
             registry
                 .register(Box::new(metric.clone()))
@@ -53,11 +62,15 @@ impl ExporterMetrics {
         registry
             .register(Box::new(reload_success_timestamp.clone()))
             .expect("names are unique");
+        registry
+            .register(Box::new(DroppedLogLines::new()))
+            .expect("names are unique");
         Self {
             registry,
             reload_successful,
             reload_success_timestamp,
             targets,
+            web_reload_successful,
         }
     }
 
@@ -74,11 +87,60 @@ impl ExporterMetrics {
         self.reload_successful.set(0);
     }
 
+    /// Records whether the web configuration (re)loaded; the series exists from the
+    /// first call, so only with `--web.config.file`.
+    pub fn web_config_loaded(&self, ok: bool) {
+        // Registering twice is refused; the gauge is the same either way.
+        let _ = self
+            .registry
+            .register(Box::new(self.web_reload_successful.clone()));
+        self.web_reload_successful.set(i64::from(ok));
+    }
+
     /// Appends the exposition of every exporter metric to `out`.
     pub fn render(&self, out: &mut String) {
         let mut buf = Vec::new();
         // Encoding our own valid families into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         out.push_str(&String::from_utf8_lossy(&buf));
+    }
+}
+
+/// `certwatch_log_messages_dropped_total`: the process's count, read at each scrape.
+#[derive(Debug)]
+struct DroppedLogLines {
+    desc: Desc,
+}
+
+impl DroppedLogLines {
+    fn new() -> Self {
+        let desc = Desc::new(
+            LOG_MESSAGES_DROPPED.into(),
+            "Log lines dropped because stderr was full, closed or failing.".into(),
+            Vec::new(),
+            Default::default(),
+        )
+        .expect("valid metric");
+        Self { desc }
+    }
+}
+
+impl Collector for DroppedLogLines {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut counter = Counter::default();
+        // Exact up to 2^53 lines.
+        counter.set_value(crate::logging::dropped_lines() as f64);
+        let mut metric = Metric::default();
+        metric.set_counter(counter);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::COUNTER);
+        family.set_metric(vec![metric]);
+        vec![family]
     }
 }

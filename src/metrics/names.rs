@@ -43,6 +43,10 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
     "certwatch_config_last_reload_success_timestamp_seconds";
 /// Configured targets.
 pub const TARGETS: &str = "certwatch_targets";
+/// 1 if the last web configuration (re)load succeeded.
+pub const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "certwatch_web_config_last_reload_successful";
+/// Log lines dropped because stderr was full, closed or failing.
+pub const LOG_MESSAGES_DROPPED: &str = "certwatch_log_messages_dropped_total";
 
 /// The configured name of a target.
 pub const LABEL_TARGET: &str = "target";
@@ -59,6 +63,20 @@ pub const LABEL_PHASE: &str = "phase";
 /// `success` or `failure`.
 pub const LABEL_RESULT: &str = "result";
 
-/// The `target` label of certwatch's own serving certificate (with `--web.config.file`
-/// and TLS); reserved: no configured target may take it.
-pub const SELF_TARGET: &str = "certwatch-self";
+/// The `target` label of certwatch's own serving certificate; the configuration
+/// reserves it.
+pub use crate::config::SELF_TARGET;
+
+/// 1 if only the legacy second hello reached the server.
+pub const LEGACY_ONLY: &str = "certwatch_legacy_only";
+/// 1 per issue of the presented chain, with `issue`.
+pub const CHAIN_ISSUE_INFO: &str = "certwatch_chain_issue_info";
+/// 1 per weakness of a presented certificate, with `depth` and `weakness`.
+pub const CERT_WEAKNESS_INFO: &str = "certwatch_cert_weakness_info";
+/// 1 if the certificate at `depth` is on the verified path, 0 if not.
+pub const CERT_ON_VERIFIED_PATH: &str = "certwatch_cert_on_verified_path";
+
+/// A chain issue.
+pub const LABEL_ISSUE: &str = "issue";
+/// A certificate weakness.
+pub const LABEL_WEAKNESS: &str = "weakness";

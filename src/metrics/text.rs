@@ -45,20 +45,27 @@ pub struct Family<'a> {
 }
 
 impl<'a> Family<'a> {
-    /// A family that writes nothing until its first sample.
-    pub fn new(
+    /// A family that writes nothing until its first sample, or one continued in a new
+    /// output: `started` says whether its header was written already.
+    pub fn resume(
         out: &'a mut String,
         name: &'static str,
         kind: &'static str,
         help: &'static str,
+        started: bool,
     ) -> Self {
         Self {
             out,
             name,
             kind,
             help,
-            started: false,
+            started,
         }
+    }
+
+    /// Whether the header is written.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Writes `name{labels[,extra...]} value`; the parts of `extra` are already
@@ -119,9 +126,9 @@ mod tests {
     #[test]
     fn a_family_writes_its_header_once_and_only_with_samples() {
         let mut out = String::new();
-        Family::new(&mut out, "empty", "gauge", "Nothing.");
+        Family::resume(&mut out, "empty", "gauge", "Nothing.", false);
         assert_eq!(out, "");
-        let mut family = Family::new(&mut out, "m", "gauge", "Help.");
+        let mut family = Family::resume(&mut out, "m", "gauge", "Help.", false);
         family.sample("a=\"1\"", &["", "b=\"2\""], Value::Int(3));
         family.sample("", &[], Value::Float(-0.25));
         family.sample("a=\"1\"", &[], Value::Float(1e20));

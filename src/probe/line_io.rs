@@ -5,6 +5,8 @@
 //! Before the connection is handed to TLS, [`LineIo::into_inner`] refuses bytes the
 //! server sent ahead of the TLS handshake (a STARTTLS injection), so nothing read in
 //! plaintext can leak into the TLS session. Protocol meaning lives in `probe::starttls`.
+//! Every line or message read and written is offered to `probe::transcript`, which
+//! keeps it only while a transcript is being recorded.
 
 use std::io;
 
@@ -74,6 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let text = String::from_utf8_lossy(line).into_owned();
                 self.start += pos + 1;
+                super::transcript::received_line(&text);
                 return Ok(text);
             }
             self.fill().await?;
@@ -92,6 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
             self.start += n;
             filled += n;
         }
+        super::transcript::received_bytes(out);
         Ok(())
     }
 
@@ -113,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
             .map_or(buffered.len(), |pos| pos + 1);
         let chunk = buffered[..len].to_vec();
         self.start += len;
+        super::transcript::received_text(&chunk);
         Ok(chunk)
     }
 
@@ -140,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
 
     /// Writes all of `bytes`.
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), LineError> {
+        super::transcript::sent(bytes);
         match tokio::time::timeout_at(self.deadline, self.stream.write_all(bytes)).await {
             Err(_) => Err(LineError::Timeout),
             Ok(result) => result.map_err(LineError::Io),

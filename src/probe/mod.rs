@@ -4,13 +4,24 @@
 //! stage lives in its own module and every await is bounded by the probe's deadline
 //! through [`with_deadline`]. The result is a [`ProbeOutcome`] value: storing it,
 //! logging it and turning it into metrics are left to the callers.
+//!
+//! When the modern handshake fails on the version or finds nothing in common (or the
+//! server drops the connection before any certificate), and `legacy` is on, a fresh
+//! connection (STARTTLS again) carries the legacy second hello ([`legacy`]), which
+//! reads the chain from the cleartext Certificate message of TLS 1.0-1.2; when the full
+//! legacy hello meets an alert or a closed connection, one more connection tries the
+//! cautious one. The probe then still reports the modern failure, with the chain, its
+//! verdict and what the server chose. [`hygiene`] judges the chain and its keys.
 
 pub mod connect;
+pub mod hygiene;
+pub mod legacy;
 pub mod line_io;
 pub mod outcome;
 pub mod resolve;
 pub mod starttls;
 pub mod tls;
+pub mod transcript;
 pub mod verify;
 
 use std::future::Future;
@@ -45,15 +56,17 @@ pub async fn with_deadline<F: Future>(
 pub async fn run(spec: &TargetSpec) -> ProbeOutcome {
     let started = Instant::now();
     let deadline = started + spec.timeout;
+    let setup = tls::setup_for(&spec.tls);
     let resolved =
         resolve::resolve(&spec.address.host, spec.ip_family, spec.resolve, deadline).await;
     let resolve_took = started.elapsed();
+    transcript::resolved(&resolved, resolve_took);
     let addresses = match resolved {
         Err(failure) => vec![unresolved(failure, resolve_took)],
         Ok(ips) => {
-            let probes = ips
-                .into_iter()
-                .map(|ip| probe_address(spec, ip, deadline, resolve_took));
+            let probes = ips.into_iter().map(|ip| {
+                transcript::for_address(ip, probe_address(spec, &setup, ip, deadline, resolve_took))
+            });
             futures_util::future::join_all(probes).await
         }
     };
@@ -71,12 +84,96 @@ fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
         handshake: Err(failure),
         chain: Vec::new(),
         verdict: None,
+        legacy: None,
+        chain_cut: None,
+        chain_issues: Vec::new(),
+        weaknesses: Vec::new(),
     }
 }
 
-/// Connects to one address and runs STARTTLS and the handshake over it.
+/// A connection to `ip`, upgraded with STARTTLS when the target uses it, each step
+/// timed into `phases`.
+async fn open(
+    spec: &TargetSpec,
+    ip: IpAddr,
+    deadline: Instant,
+    phases: &mut PhaseTimes,
+) -> Result<tokio::net::TcpStream, Failure> {
+    let stream = timed(phases, Phase::Connect, {
+        let addr = SocketAddr::new(ip, spec.address.port);
+        transcript::connect(addr, connect::connect(addr, deadline))
+    })
+    .await?;
+    if spec.starttls == crate::config::StartTls::None {
+        return Ok(stream);
+    }
+    timed(
+        phases,
+        Phase::StartTls,
+        starttls::upgrade(spec.starttls, stream, deadline, starttls_context(spec)),
+    )
+    .await
+}
+
+/// The legacy module's key type for the target's `key_type`.
+fn legacy_key_type(key_type: crate::config::KeyType) -> legacy::KeyType {
+    match key_type {
+        crate::config::KeyType::Any => legacy::KeyType::Any,
+        crate::config::KeyType::Rsa => legacy::KeyType::Rsa,
+        crate::config::KeyType::Ecdsa => legacy::KeyType::Ecdsa,
+    }
+}
+
+/// Whether the cautious legacy hello is worth a connection after the full one failed
+/// with `error`: the server refused the hello itself (an alert, a close or a reset).
+fn calls_for_cautious(error: &legacy::LegacyError) -> bool {
+    matches!(
+        error,
+        legacy::LegacyError::Alert { .. } | legacy::LegacyError::Ended { .. }
+    )
+}
+
+/// The legacy second hello over fresh connections: the full hello, then the cautious
+/// one when the full one met an alert or a closed connection.
+async fn legacy_capture(
+    spec: &TargetSpec,
+    ip: IpAddr,
+    deadline: Instant,
+) -> Result<legacy::LegacyCapture, String> {
+    let name = spec.sni.then(|| spec.server_name.server_name().clone());
+    let hello = legacy::LegacyHello::new(name, legacy_key_type(spec.key_type));
+    transcript::note(transcript::Topic::Tls, || {
+        "the modern handshake cannot reach the server: a new connection for the legacy hello (TLS 1.0-1.2, every suite)".to_owned()
+    });
+    let mut ignored = PhaseTimes::default();
+    let full = match open(spec, ip, deadline, &mut ignored).await {
+        Ok(stream) => legacy::capture(stream, &hello, deadline).await,
+        Err(failure) => return Err(format!("the legacy hello could not connect: {failure}")),
+    };
+    let full_error = match full {
+        Ok(capture) => return Ok(capture),
+        Err(e) if calls_for_cautious(&e) && Instant::now() < deadline => e,
+        Err(e) => return Err(format!("the legacy hello: {e}")),
+    };
+    transcript::note(transcript::Topic::Tls, || {
+        format!("the legacy hello: {full_error}; one more connection for the cautious hello")
+    });
+    let cautious = match open(spec, ip, deadline, &mut ignored).await {
+        Ok(stream) => legacy::capture(stream, &hello.cautious(), deadline).await,
+        Err(failure) => {
+            return Err(format!(
+                "the legacy hello: {full_error}; the cautious one could not connect: {failure}"
+            ))
+        }
+    };
+    cautious.map_err(|e| format!("the legacy hello: {full_error}; the cautious one: {e}"))
+}
+
+/// Connects to one address and runs STARTTLS and the handshake over it, and the
+/// legacy second hello when the modern handshake cannot reach the server.
 async fn probe_address(
     spec: &TargetSpec,
+    setup: &tls::TlsSetup,
     ip: IpAddr,
     deadline: Instant,
     resolve_took: Duration,
@@ -85,33 +182,48 @@ async fn probe_address(
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Resolve, resolve_took);
     let mut chain_der = Vec::new();
+    let mut cut = None;
+    let mut calls_for_legacy = false;
     let handshake = async {
-        let stream = timed(
-            &mut phases,
-            Phase::Connect,
-            connect::connect(SocketAddr::new(ip, spec.address.port), deadline),
-        )
-        .await?;
-        let stream = if spec.starttls == crate::config::StartTls::None {
-            stream
-        } else {
-            timed(
-                &mut phases,
-                Phase::StartTls,
-                starttls::upgrade(spec.starttls, stream, deadline, starttls_context(spec)),
-            )
-            .await?
-        };
+        let stream = open(spec, ip, deadline, &mut phases).await?;
         let shake = timed(
             &mut phases,
             Phase::Handshake,
-            tls::handshake(stream, &spec.tls, spec.server_name.server_name(), deadline),
+            tls::handshake(
+                stream,
+                setup,
+                spec.server_name.server_name(),
+                legacy_key_type(spec.key_type),
+                spec.sni,
+                deadline,
+            ),
         )
         .await;
         chain_der = shake.chain;
+        cut = shake.cut;
+        calls_for_legacy = shake.calls_for_legacy;
         shake.result
     }
     .await;
+    let mut handshake = handshake;
+    let mut legacy_params = None;
+    if calls_for_legacy && spec.legacy == crate::config::Legacy::On {
+        let legacy_started = Instant::now();
+        match legacy_capture(spec, ip, deadline).await {
+            Ok(capture) => {
+                legacy_params = Some(capture.tls_params());
+                cut = capture.truncated;
+                chain_der = capture.chain;
+            }
+            Err(why) => {
+                if let Err(failure) = &mut handshake {
+                    failure.detail = format!("{}; {why}", failure.detail);
+                }
+            }
+        }
+        let before = phases.get(Phase::Handshake).unwrap_or_default();
+        phases.set(Phase::Handshake, before + legacy_started.elapsed());
+    }
     let chain: Vec<Arc<ParsedCert>> = chain_der
         .iter()
         .map(|der| ParsedCert::shared(der))
@@ -121,9 +233,21 @@ async fn probe_address(
             &chain_der,
             &chain,
             spec.server_name.server_name(),
-            &spec.tls.trust,
+            &setup.trust,
             UnixTime::now(),
         )
+    });
+    let chain_issues = hygiene::chain_issues(
+        &chain_der,
+        &chain,
+        verdict.as_ref(),
+        &setup.trust,
+        cut.is_some(),
+    );
+    let weaknesses = hygiene::weaknesses(&chain);
+    let chain_cut = cut.map(|limit| outcome::ChainCut {
+        kept: chain.len(),
+        detail: limit.to_string(),
     });
     AddressOutcome {
         ip: Some(ip),
@@ -133,6 +257,10 @@ async fn probe_address(
         handshake,
         chain,
         verdict,
+        legacy: legacy_params,
+        chain_cut,
+        chain_issues,
+        weaknesses,
     }
 }
 

@@ -266,6 +266,11 @@ pub enum Verdict {
         /// The earliest notAfter along the verified path, trust anchor included when its
         /// certificate is known (Unix seconds).
         path_not_after: i64,
+        /// The depths of the presented certificates on the verified path, in path
+        /// order: the leaf (0), the intermediates the path uses, and a presented
+        /// self-signed copy of the trust anchor. A presented certificate not listed
+        /// here is one no client needs (e.g. an expired cross-signed root).
+        path: Vec<usize>,
     },
     /// It does not.
     Failed {
@@ -279,7 +284,7 @@ pub enum Verdict {
 /// The negotiated TLS parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlsParams {
-    /// `TLSv1.2` or `TLSv1.3`.
+    /// `TLSv1.2` or `TLSv1.3`; for a legacy hello, also `TLSv1.0`, `TLSv1.1`, `SSLv3`.
     pub version: &'static str,
     /// The IANA cipher suite name.
     pub cipher: &'static str,
@@ -318,6 +323,111 @@ pub struct AddressOutcome {
     pub chain: Vec<Arc<ParsedCert>>,
     /// The verdict on the chain; `None` when no chain was presented.
     pub verdict: Option<Verdict>,
+    /// What the server chose in answer to the legacy second hello, when the modern
+    /// handshake failed and the legacy hello read the chain (`certwatch_legacy_only`).
+    /// `handshake` then still holds the modern handshake's failure.
+    pub legacy: Option<TlsParams>,
+    /// Set when the presented chain was longer than certwatch keeps and was cut.
+    pub chain_cut: Option<ChainCut>,
+    /// What is wrong with the presented chain as a whole, sorted, each once.
+    pub chain_issues: Vec<ChainIssue>,
+    /// What is weak in each presented certificate: (depth, weakness), sorted.
+    pub weaknesses: Vec<(usize, Weakness)>,
+}
+
+/// A presented chain cut at certwatch's bound (`probe::legacy::MAX_CERTIFICATES`
+/// certificates, `probe::legacy::MAX_CHAIN_BYTES` bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainCut {
+    /// The certificates kept.
+    pub kept: usize,
+    /// What was left out, for logs and the status page.
+    pub detail: String,
+}
+
+/// A problem of the presented chain as a whole (contract section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChainIssue {
+    /// The presented certificates do not reach a trust anchor: the leaf's issuer path
+    /// ends in a certificate that is neither self-signed nor issued by an anchor.
+    Incomplete,
+    /// A self-signed certificate was sent after the leaf.
+    RootIncluded,
+    /// The leaf's issuer path is not presented in order, right after the leaf.
+    OutOfOrder,
+    /// A certificate was sent twice.
+    Duplicate,
+    /// A presented certificate that the verified path does not use; for a chain that
+    /// does not verify, one not on the leaf's issuer path.
+    Unrelated,
+    /// The chain exceeded certwatch's bound and was cut.
+    TooLong,
+}
+
+impl ChainIssue {
+    /// Every issue, in label order.
+    pub const ALL: [ChainIssue; 6] = [
+        ChainIssue::Incomplete,
+        ChainIssue::RootIncluded,
+        ChainIssue::OutOfOrder,
+        ChainIssue::Duplicate,
+        ChainIssue::Unrelated,
+        ChainIssue::TooLong,
+    ];
+
+    /// The `issue` label value.
+    pub const fn as_label(self) -> &'static str {
+        match self {
+            ChainIssue::Incomplete => "incomplete",
+            ChainIssue::RootIncluded => "root_included",
+            ChainIssue::OutOfOrder => "out_of_order",
+            ChainIssue::Duplicate => "duplicate",
+            ChainIssue::Unrelated => "unrelated",
+            ChainIssue::TooLong => "too_long",
+        }
+    }
+}
+
+/// A weakness of one presented certificate (contract section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Weakness {
+    /// An RSA key (RSA-PSS included) under 2048 bits.
+    RsaKeyUnder2048,
+    /// An EC key under 256 bits.
+    EcKeyUnder256,
+    /// Signed with SHA-1 (not reported for a self-signed certificate, whose own
+    /// signature no client checks).
+    Sha1Signature,
+    /// Signed with MD5 (or MD2), likewise.
+    Md5Signature,
+    /// A leaf valid for more than 398 days (the CA/Browser Forum's limit).
+    LifetimeOver398Days,
+    /// A leaf without a DNS or IP subject alternative name.
+    NoSubjectAltName,
+}
+
+impl Weakness {
+    /// Every weakness, in label order.
+    pub const ALL: [Weakness; 6] = [
+        Weakness::RsaKeyUnder2048,
+        Weakness::EcKeyUnder256,
+        Weakness::Sha1Signature,
+        Weakness::Md5Signature,
+        Weakness::LifetimeOver398Days,
+        Weakness::NoSubjectAltName,
+    ];
+
+    /// The `weakness` label value.
+    pub const fn as_label(self) -> &'static str {
+        match self {
+            Weakness::RsaKeyUnder2048 => "rsa_key_under_2048",
+            Weakness::EcKeyUnder256 => "ec_key_under_256",
+            Weakness::Sha1Signature => "sha1_signature",
+            Weakness::Md5Signature => "md5_signature",
+            Weakness::LifetimeOver398Days => "lifetime_over_398_days",
+            Weakness::NoSubjectAltName => "no_subject_alt_name",
+        }
+    }
 }
 
 impl AddressOutcome {
@@ -334,6 +444,27 @@ impl AddressOutcome {
     /// Whether both the handshake and verification succeeded.
     pub fn success(&self) -> bool {
         self.handshake_ok() && self.verified()
+    }
+
+    /// Whether only the legacy second hello reached the server (TLS 1.0/1.1, or
+    /// suites, groups or schemes the modern handshake lacks).
+    pub fn legacy_only(&self) -> bool {
+        self.legacy.is_some()
+    }
+
+    /// The version and cipher to report: the modern handshake's, or what the server
+    /// chose for the legacy hello.
+    pub fn tls_params(&self) -> Option<TlsParams> {
+        self.handshake.as_ref().ok().copied().or(self.legacy)
+    }
+
+    /// Whether the presented certificate at `depth` counts for expiry: it is on the
+    /// verified path, or the chain does not verify (every presented one counts).
+    pub fn counts_for_expiry(&self, depth: usize) -> bool {
+        match &self.verdict {
+            Some(Verdict::Verified { path, .. }) => path.contains(&depth),
+            _ => true,
+        }
     }
 }
 

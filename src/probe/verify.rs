@@ -1,97 +1,18 @@
 //! Chain verification, separate from the handshake.
 //!
 //! The handshake only captures the presented chain (see `probe::tls`); this module then
-//! verifies it against a [`TrustStore`] at a time given by the caller, and turns
-//! webpki's error into a [`VerifyReason`]. It never touches the network.
+//! verifies it against a [`TrustStore`] (built by `crate::trust`) at a time given by the
+//! caller, and turns webpki's error into a [`VerifyReason`]. It never touches the
+//! network.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use webpki::{EndEntityCert, KeyUsage};
 
 use super::outcome::{Verdict, VerifyReason};
 use crate::cert::ParsedCert;
-
-/// Trust anchors, with the validity end of each anchor whose certificate is known.
-#[derive(Debug, Default)]
-pub struct TrustStore {
-    anchors: Vec<TrustAnchor<'static>>,
-    /// notAfter of each anchor, by the anchor's subject.
-    not_after: HashMap<Vec<u8>, i64>,
-}
-
-impl TrustStore {
-    /// The Mozilla root program, as bundled at build time; built once per process.
-    pub fn webpki() -> Arc<TrustStore> {
-        static STORE: OnceLock<Arc<TrustStore>> = OnceLock::new();
-        STORE
-            .get_or_init(|| {
-                let mut store = TrustStore::default();
-                // The bundled roots are known good; a root that fails to load is skipped.
-                let _ = store.add_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS);
-                Arc::new(store)
-            })
-            .clone()
-    }
-
-    /// The operating system's store; errors name what could not be loaded.
-    pub fn system() -> Result<TrustStore, String> {
-        let loaded = rustls_native_certs::load_native_certs();
-        if loaded.certs.is_empty() {
-            let why = loaded
-                .errors
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            return Err(format!(
-                "trust: system found no certificates in the operating system's store ({why}); \
-                 install ca-certificates or use trust: webpki"
-            ));
-        }
-        let mut store = TrustStore::default();
-        store.add_all(&loaded.certs)?;
-        Ok(store)
-    }
-
-    /// A copy of `self` with `extra` anchors added.
-    pub fn with_extra(&self, extra: &[CertificateDer<'_>]) -> Result<TrustStore, String> {
-        let mut store = TrustStore {
-            anchors: self.anchors.clone(),
-            not_after: self.not_after.clone(),
-        };
-        store.add_all(extra)?;
-        Ok(store)
-    }
-
-    /// How many anchors the store holds.
-    pub fn len(&self) -> usize {
-        self.anchors.len()
-    }
-
-    /// Whether the store holds no anchor.
-    pub fn is_empty(&self) -> bool {
-        self.anchors.is_empty()
-    }
-
-    fn add_all(&mut self, certs: &[CertificateDer<'_>]) -> Result<(), String> {
-        for (i, der) in certs.iter().enumerate() {
-            let anchor = webpki::anchor_from_trusted_cert(der)
-                .map_err(|e| {
-                    format!(
-                        "certificate #{} is not usable as a trust anchor: {e}",
-                        i + 1
-                    )
-                })?
-                .to_owned();
-            if let Some(not_after) = ParsedCert::from_der(der).not_after() {
-                self.not_after.insert(anchor.subject.to_vec(), not_after);
-            }
-            self.anchors.push(anchor);
-        }
-        Ok(())
-    }
-}
+pub use crate::trust::TrustStore;
 
 /// Verifies `chain` (leaf first, as presented) for `name` at `now`.
 ///
@@ -114,10 +35,12 @@ pub fn verify_chain(
         Ok(leaf) => leaf,
         Err(e) => return failed(reason_for(&e, parsed), format!("leaf certificate: {e}")),
     };
-    let algorithms = super::tls::provider().signature_verification_algorithms.all;
+    let algorithms = crate::trust::provider()
+        .signature_verification_algorithms
+        .all;
     let path = match leaf.verify_for_usage(
         algorithms,
-        &trust.anchors,
+        trust.anchors(),
         intermediates,
         now,
         KeyUsage::server_auth(),
@@ -156,14 +79,34 @@ pub fn verify_chain(
             ),
         );
     }
-    let anchor_not_after = trust.not_after.get(path.anchor().subject.as_ref()).copied();
+    // A presented self-signed copy of the anchor is the anchor: on the path. A
+    // cross-signed copy (same subject and key, another issuer) is not.
+    let anchor = path.anchor();
+    for (i, der) in intermediates.iter().enumerate() {
+        let self_issued = parsed
+            .get(i + 1)
+            .and_then(|c| c.info.as_ref().ok())
+            .is_some_and(|c| c.self_issued);
+        let is_anchor = self_issued
+            && webpki::anchor_from_trusted_cert(der).is_ok_and(|a| {
+                a.subject.as_ref() == anchor.subject.as_ref()
+                    && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+            });
+        if is_anchor && !in_path.contains(&(i + 1)) {
+            in_path.push(i + 1);
+        }
+    }
+    let anchor_not_after = trust.anchor_not_after(anchor.subject.as_ref());
     let path_not_after = in_path
         .iter()
         .filter_map(|i| parsed.get(*i)?.not_after())
         .chain(anchor_not_after)
         .min();
     match path_not_after {
-        Some(path_not_after) => Verdict::Verified { path_not_after },
+        Some(path_not_after) => Verdict::Verified {
+            path_not_after,
+            path: in_path,
+        },
         None => failed(
             VerifyReason::Other,
             "the verified path has no readable validity dates".into(),

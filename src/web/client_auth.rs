@@ -33,18 +33,37 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
-use super::config::{ClientAuthType, TlsSettings};
+use super::settings::{ClientAuthType, TlsSettings};
+
+/// Why a client certificate policy cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The policy verifies certificates and no CA is configured.
+    #[error("{} verifies client certificates: set client_ca_file", policy.as_str())]
+    NoClientCa {
+        /// The policy.
+        policy: ClientAuthType,
+    },
+    /// rustls refused the CAs.
+    #[error(
+        "the client CAs cannot be used: {source}; name CA certificates (PEM) in client_ca_file"
+    )]
+    UnusableCas {
+        /// rustls' reason.
+        source: rustls::server::VerifierBuilderError,
+    },
+}
 
 /// The verifier for `settings`' policy; `roots` are the client CAs, when configured.
 pub fn verifier(
     settings: &TlsSettings,
     roots: Option<Arc<RootCertStore>>,
     provider: &Arc<CryptoProvider>,
-) -> Result<Arc<dyn ClientCertVerifier>, String> {
+) -> Result<Arc<dyn ClientCertVerifier>, PolicyError> {
     let hints = roots.as_ref().map(|r| r.subjects()).unwrap_or_default();
     let webpki = |roots: Option<Arc<RootCertStore>>, optional: bool| {
-        let roots = roots.ok_or_else(|| {
-            "this client_auth_type verifies client certificates: set client_ca_file".to_owned()
+        let roots = roots.ok_or(PolicyError::NoClientCa {
+            policy: settings.client_auth,
         })?;
         let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
         let builder = if optional {
@@ -54,7 +73,7 @@ pub fn verifier(
         };
         builder
             .build()
-            .map_err(|e| format!("the client CAs cannot be used: {e}"))
+            .map_err(|source| PolicyError::UnusableCas { source })
     };
     let policy: Arc<dyn ClientCertVerifier> = match settings.client_auth {
         ClientAuthType::NoClientCert => WebPkiClientVerifier::no_client_auth(),

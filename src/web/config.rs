@@ -8,22 +8,29 @@
 //! needs several keys (a client CA without a client-auth policy, SAN checks without a
 //! required certificate...) and [`load_tls`] has `web::tls` load the files named. Every
 //! problem is reported at once, placed by `config::locate`. Keys of the toolkit that
-//! certwatch cannot honour are refused with the reason, never ignored.
+//! certwatch cannot honour are refused with the reason, never ignored. The TLS value
+//! types live in `web::settings`, shared with `web::tls` and `web::client_auth`.
+//!
+//! The web configuration has no numeric setting: nothing here needs a range check.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use axum::http::{HeaderName, HeaderValue};
-use rustls::crypto::SupportedKxGroup;
 use rustls::SupportedCipherSuite;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::auth::{PasswordHash, Users};
-use super::tls::{self, Serving};
+pub use super::settings::{CipherSuite, ClientAuthType, Curve, TlsSettings, TlsVersion};
+use super::tls::{self, Serving, ServingError};
 use crate::config::{deserialize_from_str, ConfigError, Positions, Problem};
+use crate::fileread::MIB;
+
+/// The largest web configuration file read: 1 MiB (the toolkit's own examples are a
+/// few hundred bytes; a thousand bcrypt users take about 80 KiB).
+pub const WEB_CONFIG_LIMIT: u64 = MIB;
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -110,144 +117,42 @@ pub const UNSUPPORTED: [(&str, &str); 4] = [
     ("tls_server_config.client_ca", "inline `client_ca` is not supported by certwatch: write the PEM to a file and name it with client_ca_file"),
 ];
 
-/// `client_auth_type`: the five policies of Go's `crypto/tls`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClientAuthType {
-    /// No client certificate is asked for.
-    #[default]
-    NoClientCert,
-    /// One is asked for; any certificate, or none, is accepted.
-    RequestClientCert,
-    /// One is required; any certificate is accepted (its chain is not verified).
-    RequireAnyClientCert,
-    /// One is asked for; when given, it must chain to `client_ca_file`.
-    VerifyClientCertIfGiven,
-    /// One is required and must chain to `client_ca_file`.
-    RequireAndVerifyClientCert,
-}
-
-impl ClientAuthType {
-    /// The name as written in the file.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ClientAuthType::NoClientCert => "NoClientCert",
-            ClientAuthType::RequestClientCert => "RequestClientCert",
-            ClientAuthType::RequireAnyClientCert => "RequireAnyClientCert",
-            ClientAuthType::VerifyClientCertIfGiven => "VerifyClientCertIfGiven",
-            ClientAuthType::RequireAndVerifyClientCert => "RequireAndVerifyClientCert",
-        }
-    }
-
-    /// Whether certificates are verified against `client_ca_file`.
-    pub const fn verifies(self) -> bool {
-        matches!(
-            self,
-            ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert
-        )
-    }
-
-    /// Whether a handshake without a client certificate fails.
-    pub const fn requires(self) -> bool {
-        matches!(
-            self,
-            ClientAuthType::RequireAnyClientCert | ClientAuthType::RequireAndVerifyClientCert
-        )
-    }
-}
-
-impl FromStr for ClientAuthType {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "" | "NoClientCert" => ClientAuthType::NoClientCert,
-            "RequestClientCert" => ClientAuthType::RequestClientCert,
-            // The toolkit keeps the old name for compatibility.
-            "RequireAnyClientCert" | "RequireClientCert" => ClientAuthType::RequireAnyClientCert,
-            "VerifyClientCertIfGiven" => ClientAuthType::VerifyClientCertIfGiven,
-            "RequireAndVerifyClientCert" => ClientAuthType::RequireAndVerifyClientCert,
-            _ => return Err(format!(
-                "unknown client_auth_type {s:?}: use NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            )),
-        })
-    }
-}
-
-deserialize_from_str!(ClientAuthType, "a client_auth_type");
-
-/// `min_version` / `max_version`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    /// TLS 1.2.
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
-}
-
-impl FromStr for TlsVersion {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "TLS12" => Ok(TlsVersion::Tls12),
-            "TLS13" => Ok(TlsVersion::Tls13),
-            "TLS10" | "TLS11" => Err(format!(
-                "{s} is not supported: certwatch's TLS library (rustls) implements TLS 1.2 and 1.3 only; use TLS12 (the default) or TLS13"
-            )),
-            _ => Err(format!("unknown TLS version {s:?}: use TLS12 or TLS13")),
-        }
-    }
-}
-
-deserialize_from_str!(TlsVersion, "a TLS version");
-
-/// One of `cipher_suites`, by its Go name.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CipherSuite(pub SupportedCipherSuite);
-
-impl FromStr for CipherSuite {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        tls::cipher_suite(s).map(CipherSuite)
-    }
-}
-
-deserialize_from_str!(CipherSuite, "a cipher suite name");
-
-/// One of `curve_preferences`, by its Go name.
-#[derive(Clone, Copy)]
-pub struct Curve(pub &'static dyn SupportedKxGroup);
-
-impl fmt::Debug for Curve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Curve({:?})", self.0.name())
-    }
-}
-
-impl FromStr for Curve {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        tls::kx_group(s).map(Curve)
-    }
-}
-
-deserialize_from_str!(Curve, "a curve name");
-
 /// A header value that HTTP can carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderText(pub HeaderValue);
 
+/// A header value certwatch cannot send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// Control characters or line breaks.
+    #[error(
+        "{text:?} cannot be sent in an HTTP header: remove control characters and line breaks"
+    )]
+    NotSendable {
+        /// As written.
+        text: String,
+    },
+    /// Not `deny` or `sameorigin`.
+    #[error("invalid X-Frame-Options {text:?}: use deny or sameorigin")]
+    FrameOptions {
+        /// As written.
+        text: String,
+    },
+    /// Not `nosniff`.
+    #[error("invalid X-Content-Type-Options {text:?}: the only value is nosniff")]
+    ContentTypeOptions {
+        /// As written.
+        text: String,
+    },
+}
+
 impl FromStr for HeaderText {
-    type Err = String;
+    type Err = HeaderError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        HeaderValue::from_str(s).map(HeaderText).map_err(|_| {
-            format!(
-                "{s:?} cannot be sent in an HTTP header: remove control characters and line breaks"
-            )
-        })
+        HeaderValue::from_str(s)
+            .map(HeaderText)
+            .map_err(|_| HeaderError::NotSendable { text: s.to_owned() })
     }
 }
 
@@ -258,7 +163,7 @@ deserialize_from_str!(HeaderText, "a header value");
 pub struct FrameOptions(pub HeaderValue);
 
 impl FromStr for FrameOptions {
-    type Err = String;
+    type Err = HeaderError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -267,9 +172,7 @@ impl FromStr for FrameOptions {
             } else {
                 "sameorigin"
             }))),
-            _ => Err(format!(
-                "invalid X-Frame-Options {s:?}: use deny or sameorigin"
-            )),
+            _ => Err(HeaderError::FrameOptions { text: s.to_owned() }),
         }
     }
 }
@@ -281,19 +184,68 @@ deserialize_from_str!(FrameOptions, "deny or sameorigin");
 pub struct ContentTypeOptions;
 
 impl FromStr for ContentTypeOptions {
-    type Err = String;
+    type Err = HeaderError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "nosniff" => Ok(ContentTypeOptions),
-            _ => Err(format!(
-                "invalid X-Content-Type-Options {s:?}: the only value is nosniff"
-            )),
+            _ => Err(HeaderError::ContentTypeOptions { text: s.to_owned() }),
         }
     }
 }
 
 deserialize_from_str!(ContentTypeOptions, "nosniff");
+
+/// What is wrong with a web configuration beyond single values.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// A toolkit key certwatch refuses (see [`UNSUPPORTED`]).
+    #[error("{}", unsupported_message(key))]
+    Unsupported {
+        /// The key, as a path (`tls_server_config.cert`).
+        key: &'static str,
+    },
+    /// A basic-auth user name HTTP cannot carry.
+    #[error("invalid user name {user:?}: basic authentication cannot carry an empty name or one with ':'")]
+    UserName {
+        /// As written.
+        user: String,
+    },
+    /// `cert_file` or `key_file` missing.
+    #[error("tls_server_config needs {key}: the PEM file of the {}", if *key == "cert_file" { "certificate chain certwatch serves, leaf first" } else { "private key of that certificate" })]
+    Missing {
+        /// `cert_file` or `key_file`.
+        key: &'static str,
+    },
+    /// `min_version` newer than `max_version`.
+    #[error("min_version is newer than max_version: no TLS version is left")]
+    NoVersionLeft,
+    /// `client_ca_file` with no policy using it.
+    #[error("client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type (e.g. RequireAndVerifyClientCert) or remove client_ca_file")]
+    UnusedClientCa,
+    /// A verifying policy without CAs.
+    #[error("{} verifies client certificates: set client_ca_file to the CAs they must chain to", policy.as_str())]
+    NoClientCa {
+        /// The policy.
+        policy: ClientAuthType,
+    },
+    /// SAN checks on connections that may carry no certificate.
+    #[error("client_allowed_sans needs a client certificate on every connection: set client_auth_type to RequireAndVerifyClientCert or RequireAnyClientCert")]
+    SansWithoutCertificate,
+    /// Only TLS 1.3 suites while TLS 1.2 is allowed.
+    #[error("cipher_suites names no TLS 1.2 suite but min_version allows TLS 1.2: add TLS 1.2 suites or set min_version: TLS13")]
+    NoTls12Suite,
+    /// A file named did not load.
+    #[error(transparent)]
+    Serving(#[from] ServingError),
+}
+
+fn unsupported_message(key: &str) -> &'static str {
+    UNSUPPORTED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("this key is not supported by certwatch", |(_, m)| m)
+}
 
 /// A validated web configuration; the files it names are not read yet.
 #[derive(Debug, Default)]
@@ -306,41 +258,6 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Offer HTTP/2 over TLS.
     pub http2: bool,
-}
-
-/// `tls_server_config`, resolved: paths are absolute or start at the web
-/// configuration's directory.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    /// The served chain.
-    pub cert_file: PathBuf,
-    /// Its key.
-    pub key_file: PathBuf,
-    /// The client CAs.
-    pub client_ca_file: Option<PathBuf>,
-    /// The client certificate policy.
-    pub client_auth: ClientAuthType,
-    /// The oldest version accepted.
-    pub min_version: TlsVersion,
-    /// The newest version accepted.
-    pub max_version: TlsVersion,
-    /// The cipher suites, in preference order; empty: rustls' defaults.
-    pub cipher_suites: Vec<SupportedCipherSuite>,
-    /// The key exchange groups, in preference order; empty: rustls' defaults.
-    pub curves: Vec<&'static dyn SupportedKxGroup>,
-    /// The server's suite order wins.
-    pub prefer_server_cipher_suites: bool,
-    /// SANs of which the client certificate must carry one.
-    pub client_allowed_sans: Option<Vec<String>>,
-}
-
-impl TlsSettings {
-    /// The files this configuration reads, to watch for changes.
-    pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.cert_file.clone(), self.key_file.clone()];
-        files.extend(self.client_ca_file.clone());
-        files
-    }
 }
 
 /// Loads the TLS material `config` names (nothing without TLS); `text` and `origin`
@@ -361,13 +278,13 @@ pub fn load_tls(
                 origin,
                 problems
                     .into_iter()
-                    .map(|(key, message)| {
+                    .map(|(key, error)| {
                         let path = if key.is_empty() {
                             "tls_server_config".to_owned()
                         } else {
                             format!("tls_server_config.{key}")
                         };
-                        (path, message)
+                        (path, error.into())
                     })
                     .collect(),
             )
@@ -393,14 +310,14 @@ pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<WebConfig, Con
     }
 }
 
-/// Places each `(path, message)` at its line and column.
-fn place(text: &str, origin: &str, problems: Vec<(String, String)>) -> ConfigError {
+/// Places each `(path, error)` at its line and column.
+fn place(text: &str, origin: &str, problems: Vec<(String, WebConfigError)>) -> ConfigError {
     let positions = Positions::index(text);
     let mut located: Vec<Problem> = problems
         .into_iter()
-        .map(|(path, message)| Problem {
+        .map(|(path, error)| Problem {
             position: positions.find(&path),
-            message,
+            message: error.to_string(),
         })
         .collect();
     located.sort_by_key(|p| p.position);
@@ -410,13 +327,15 @@ fn place(text: &str, origin: &str, problems: Vec<(String, String)>) -> ConfigErr
     }
 }
 
-fn build(raw: RawWebConfig, base_dir: &Path, problems: &mut Vec<(String, String)>) -> WebConfig {
-    let mut add = |path: &str, message: String| problems.push((path.to_owned(), message));
-    let refused = |present: bool, path: &str, add: &mut dyn FnMut(&str, String)| {
+fn build(
+    raw: RawWebConfig,
+    base_dir: &Path,
+    problems: &mut Vec<(String, WebConfigError)>,
+) -> WebConfig {
+    let mut add = |path: &str, error: WebConfigError| problems.push((path.to_owned(), error));
+    let refused = |present: bool, key: &'static str, add: &mut dyn FnMut(&str, WebConfigError)| {
         if present {
-            if let Some((_, message)) = UNSUPPORTED.iter().find(|(p, _)| *p == path) {
-                add(path, (*message).to_owned());
-            }
+            add(key, WebConfigError::Unsupported { key });
         }
     };
     refused(raw.rate_limit.is_some(), "rate_limit", &mut add);
@@ -429,7 +348,7 @@ fn build(raw: RawWebConfig, base_dir: &Path, problems: &mut Vec<(String, String)
         if user.is_empty() || user.contains(':') {
             add(
                 &format!("basic_auth_users.{user}"),
-                format!("invalid user name {user:?}: basic authentication cannot carry an empty name or one with ':'"),
+                WebConfigError::UserName { user },
             );
         } else {
             users.insert(user, hash);
@@ -483,58 +402,41 @@ fn headers(raw: RawHeaders) -> Vec<(HeaderName, HeaderValue)> {
 fn tls_settings(
     raw: RawTlsServerConfig,
     base_dir: &Path,
-    add: &mut dyn FnMut(&str, String),
+    add: &mut dyn FnMut(&str, WebConfigError),
 ) -> Option<TlsSettings> {
     let key = |k: &str| format!("tls_server_config.{k}");
     let client_auth = raw.client_auth_type.unwrap_or_default();
     let min_version = raw.min_version.unwrap_or(TlsVersion::Tls12);
     let max_version = raw.max_version.unwrap_or(TlsVersion::Tls13);
     let mut ok = true;
-    let mut problem = |k: &str, message: String| {
+    let mut problem = |k: &str, error: WebConfigError| {
         ok = false;
-        add(&key(k), message);
-    };
-    let missing = |what: &str| {
-        format!(
-            "tls_server_config needs {what}: the PEM file of the {}",
-            if what == "cert_file" {
-                "certificate chain certwatch serves, leaf first"
-            } else {
-                "private key of that certificate"
-            }
-        )
+        add(&key(k), error);
     };
     if raw.cert_file.is_none() {
-        problem("cert_file", missing("cert_file"));
+        problem("cert_file", WebConfigError::Missing { key: "cert_file" });
     }
     if raw.key_file.is_none() {
-        problem("key_file", missing("key_file"));
+        problem("key_file", WebConfigError::Missing { key: "key_file" });
     }
     if min_version > max_version {
-        problem(
-            "min_version",
-            "min_version is newer than max_version: no TLS version is left".into(),
-        );
+        problem("min_version", WebConfigError::NoVersionLeft);
     }
     if raw.client_ca_file.is_some() && client_auth == ClientAuthType::NoClientCert {
-        problem(
-            "client_ca_file",
-            "client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type (e.g. RequireAndVerifyClientCert) or remove client_ca_file".into(),
-        );
+        problem("client_ca_file", WebConfigError::UnusedClientCa);
     }
     if client_auth.verifies() && raw.client_ca_file.is_none() {
         problem(
             "client_auth_type",
-            format!(
-                "{} verifies client certificates: set client_ca_file to the CAs they must chain to",
-                client_auth.as_str()
-            ),
+            WebConfigError::NoClientCa {
+                policy: client_auth,
+            },
         );
     }
     if raw.client_allowed_sans.is_some() && !client_auth.requires() {
         problem(
             "client_allowed_sans",
-            "client_allowed_sans needs a client certificate on every connection: set client_auth_type to RequireAndVerifyClientCert or RequireAnyClientCert".into(),
+            WebConfigError::SansWithoutCertificate,
         );
     }
     let cipher_suites: Vec<SupportedCipherSuite> = raw
@@ -549,10 +451,7 @@ fn tls_settings(
             .iter()
             .any(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
     {
-        problem(
-            "cipher_suites",
-            "cipher_suites names no TLS 1.2 suite but min_version allows TLS 1.2: add TLS 1.2 suites or set min_version: TLS13".into(),
-        );
+        problem("cipher_suites", WebConfigError::NoTls12Suite);
     }
     if !ok {
         return None;

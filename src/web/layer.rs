@@ -1,9 +1,12 @@
 //! The one function every request passes through when a web configuration is given:
 //! basic authentication (401 with a `WWW-Authenticate` challenge, and an audit event
-//! for a failed attempt) and the configured response headers, on every answer.
+//! for a failed attempt; 503, or 429 for a client over its own share, with
+//! `Retry-After` when authentication was too busy to check the credentials, audited
+//! at a limited rate) and the configured response headers, on every answer.
 //!
 //! The settings are read from the running web configuration at each request, so a
-//! reload applies at once. Checking credentials is `web::auth`'s.
+//! reload applies at once. Checking credentials, and deciding when it is too busy to,
+//! is `web::auth`'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{Denied, CHALLENGE};
+use super::auth::{Busy, BusyReason, Denied, CHALLENGE, RETRY_AFTER};
 use super::Web;
 use crate::audit;
 
@@ -30,8 +33,13 @@ pub async fn guard(
         next.run(request).await
     } else {
         let authorization = request.headers().get(header::AUTHORIZATION);
-        match web.authenticator.check(users, authorization).await {
+        match web
+            .authenticator
+            .check(users, authorization, client.ip())
+            .await
+        {
             Ok(_user) => next.run(request).await,
+            Err(Denied::Busy(busy)) => busy_answer(client, &busy),
             Err(denied) => {
                 if denied != Denied::Missing {
                     audit::auth_failed(
@@ -55,4 +63,37 @@ pub async fn guard(
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
+}
+
+/// The answer to a request whose credentials were not checked: not 401, which would
+/// tell a client with the right password that it is wrong, but "come back in a
+/// second".
+fn busy_answer(client: SocketAddr, busy: &Busy) -> Response {
+    let seconds = RETRY_AFTER.as_secs();
+    let (status, body) = match busy.reason {
+        BusyReason::ClientLimit => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "429 Too Many Requests: too many authentication checks from {} at once; retry in {seconds}s\n",
+                client.ip()
+            ),
+        ),
+        BusyReason::QueueFull | BusyReason::WaitDeadline => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "503 Service Unavailable: too many authentication checks at once; retry in {seconds}s\n"
+            ),
+        ),
+    };
+    if let Some(suppressed) = busy.log {
+        audit::auth_refused(
+            client,
+            audit::Method::Basic,
+            &busy.user,
+            busy.reason.as_str(),
+            status.as_u16(),
+            suppressed,
+        );
+    }
+    (status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response()
 }

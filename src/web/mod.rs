@@ -9,11 +9,14 @@
 //! ```
 //!
 //! - [`config`] reads and validates the file; [`tls`] builds the rustls configuration
-//!   and [`client_auth`] the client certificate policy; [`auth`] checks credentials.
+//!   and [`client_auth`] the client certificate policy, from the values of
+//!   [`settings`]; [`auth`] checks credentials. Every file is read through
+//!   `crate::fileread` (bounded, never a FIFO or a device).
 //! - [`Web`] holds the running configuration ([`Active`]) and swaps in a new one on
 //!   reload: a file that does not load leaves the running one, and the certificate in
 //!   service, in place. [`Web::run`] polls the files named ([`watch`]) and reloads when
-//!   they change, and keeps `certwatch-self` ([`self_cert`]) current.
+//!   they change; [`self_cert`] is the source the scheduler runs to report
+//!   `certwatch-self`, again after each reload.
 //! - [`serve`] accepts connections (plain or TLS) for the router; [`layer`] applies
 //!   authentication and headers to every request.
 
@@ -23,25 +26,49 @@ pub mod config;
 pub mod layer;
 pub mod self_cert;
 pub mod serve;
+pub mod settings;
 pub mod tls;
 pub mod watch;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::ServerConfig;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, Trigger};
 use crate::config::ConfigError;
-use crate::store::Store;
 use auth::Authenticator;
 use config::WebConfig;
 use tls::Serving;
 use watch::{Stamp, Stamps};
+
+/// Why a reload of the web configuration was refused; the running one stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file or a file it names does not load.
+    #[error("{0}")]
+    Invalid(ConfigError),
+    /// The new file turns TLS on or off, which the open listener cannot do.
+    #[error("{}: switching between HTTP and HTTPS needs a restart; the listener keeps serving {serving}", path.display())]
+    SchemeChange {
+        /// The web configuration file.
+        path: PathBuf,
+        /// What the listener keeps serving.
+        serving: &'static str,
+    },
+}
+
+impl ReloadError {
+    /// Every problem, one per line, each with its position when known.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ReloadError::Invalid(error) => error.problems(),
+            ReloadError::SchemeChange { .. } => vec![self.to_string()],
+        }
+    }
+}
 
 /// A web configuration in service, with the TLS material it named.
 #[derive(Debug)]
@@ -99,7 +126,7 @@ impl Web {
 
     /// Re-reads the web configuration and its files and puts them in service; on any
     /// problem keeps the running ones. Logs an audit event either way.
-    pub fn reload(&self, who: Trigger) -> Result<(), Vec<String>> {
+    pub fn reload(&self, who: Trigger) -> Result<(), ReloadError> {
         let _one_at_a_time = self
             .reloading
             .lock()
@@ -112,14 +139,17 @@ impl Web {
                 .unwrap_or_default()
         };
         let result = read(&self.path)
-            .map_err(|e| e.problems())
+            .map_err(ReloadError::Invalid)
             .and_then(|next| {
                 if next.serving.is_some() != previous.serving.is_some() {
-                    return Err(vec![format!(
-                        "{}: switching between HTTP and HTTPS needs a restart; the listener keeps serving {}",
-                        self.path.display(),
-                        if previous.serving.is_some() { "HTTPS" } else { "HTTP" }
-                    )]);
+                    return Err(ReloadError::SchemeChange {
+                        path: self.path.clone(),
+                        serving: if previous.serving.is_some() {
+                            "HTTPS"
+                        } else {
+                            "HTTP"
+                        },
+                    });
                 }
                 Ok(next)
             });
@@ -133,42 +163,27 @@ impl Web {
                 self.changed.notify_one();
                 Ok(())
             }
-            Err(problems) => {
-                audit::web_reload_failed(who, &problems);
-                Err(problems)
+            Err(error) => {
+                audit::web_reload_failed(who, &error.problems());
+                Err(error)
             }
         }
     }
 
-    /// Until `shutdown`: reloads when a watched file changes (once it has stayed the
+    /// Resolves at the next successful reload (one waiter: `certwatch-self`).
+    pub async fn reloaded(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Until `shutdown`: reloads when a watched file changes, once it has stayed the
     /// same for one poll, so that a certificate and its key written one after the
-    /// other load together), and keeps `certwatch-self` in `store` current for a
-    /// listener at `listen`.
+    /// other load together. Files are read on the blocking pool; `reported` hears
+    /// whether each reload succeeded.
     pub async fn run(
         self: Arc<Self>,
-        store: Arc<Store>,
-        listen: SocketAddr,
         shutdown: CancellationToken,
+        reported: impl Fn(bool) + Send + 'static,
     ) {
-        let spec = match self_cert::spec(listen) {
-            Ok(spec) => Some(Arc::new(spec)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot describe certwatch's own certificate as a target");
-                None
-            }
-        };
-        let record = |web: &Web| {
-            let serving = web.active().serving.clone();
-            let store = store.clone();
-            let spec = spec.clone();
-            async move {
-                if let (Some(serving), Some(spec)) = (serving, spec) {
-                    self_cert::record(&store, &spec, &serving, listen).await;
-                }
-            }
-        };
-        record(&self).await;
-        let mut next_check = Instant::now() + self_cert::INTERVAL;
         let mut polls = tokio::time::interval(watch::POLL_INTERVAL);
         polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen: Option<Stamps> = None;
@@ -176,24 +191,26 @@ impl Web {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = self.changed.notified() => {
-                    record(&self).await;
-                    next_check = Instant::now() + self_cert::INTERVAL;
-                }
-                _ = polls.tick() => {
-                    let active = self.active();
-                    let now = Stamps::of(&active.stamps.paths());
-                    let settled = seen.as_ref() == Some(&now);
-                    if now != active.stamps && settled && failed.as_ref() != Some(&now) {
-                        failed = self.reload(Trigger::FileChange).err().map(|_| now.clone());
-                    }
-                    seen = Some(now);
-                    if Instant::now() >= next_check {
-                        record(&self).await;
-                        next_check = Instant::now() + self_cert::INTERVAL;
-                    }
-                }
+                _ = polls.tick() => {}
             }
+            let active = self.active();
+            let paths = active.stamps.paths();
+            let Ok(now) = tokio::task::spawn_blocking(move || Stamps::of(&paths)).await else {
+                continue;
+            };
+            let settled = seen.as_ref() == Some(&now);
+            if now != active.stamps && settled && failed.as_ref() != Some(&now) {
+                let web = self.clone();
+                let reloaded =
+                    tokio::task::spawn_blocking(move || web.reload(Trigger::FileChange)).await;
+                reported(matches!(reloaded, Ok(Ok(()))));
+                failed = match reloaded {
+                    Ok(Ok(())) => None,
+                    // A failed or panicked reload is not retried until the files change again.
+                    Ok(Err(_)) | Err(_) => Some(now.clone()),
+                };
+            }
+            seen = Some(now);
         }
     }
 }
@@ -203,9 +220,11 @@ impl Web {
 fn read(path: &Path) -> Result<Active, ConfigError> {
     let mut stamps = Stamps::default();
     stamps.push(path.to_owned(), Stamp::of(path));
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
+    let text = crate::fileread::read_text(path, config::WEB_CONFIG_LIMIT).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     let origin = path.display().to_string();
     let base_dir = path.parent().unwrap_or(Path::new("."));

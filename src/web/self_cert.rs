@@ -1,16 +1,16 @@
 //! certwatch's own serving certificate as a target, `certwatch-self`, so that the
-//! shipped expiry alerts cover it too.
+//! shipped expiry alerts cover it too: a [`Source`] the scheduler runs like any other.
 //!
 //! [`check`] runs a real TLS handshake of certwatch's probe client (`probe::tls`)
 //! against the serving configuration, in process over an in-memory pipe and without
 //! client authentication, so it needs no client certificate and no network, and sees
-//! exactly the chain, version and cipher a client would. The result is recorded as a
-//! pinned store entry with the same series as any target: `target="certwatch-self"`,
-//! `ip` the listen address. `certwatch_chain_verified` is absent (so
-//! `certwatch_probe_success` is 0): certwatch cannot know which CA its scrapers
-//! trust, and a guess would raise false alerts for private CAs. The check runs after
-//! every (re)load and every [`INTERVAL`], which `certwatch_probe_interval_seconds`
-//! reports, so the staleness alert works as for other targets.
+//! exactly the chain, version and cipher a client would. The observation has the same
+//! series as any target's: `target="certwatch-self"`, `ip` the listen address.
+//! `certwatch_chain_verified` is absent (so `certwatch_probe_success` is 0): certwatch
+//! cannot know which CA its scrapers trust, and a guess would raise false alerts for
+//! private CAs. The check runs every [`INTERVAL`], which
+//! `certwatch_probe_interval_seconds` reports, so the staleness alert works as for other
+//! targets, and at once after every reload of the web configuration.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,15 +19,19 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use futures_util::future::BoxFuture;
+
 use super::tls::Serving;
+use super::Web;
 use crate::cert::ParsedCert;
 use crate::config::raw::RawSettings;
-use crate::config::{self, Address, Host, PromDuration, TargetSpec, Trust};
+use crate::config::{self, Address, Host, PromDuration, SettingError, TargetSpec, Trust};
 use crate::metrics::names::SELF_TARGET;
-use crate::metrics::PreparedTarget;
+use crate::probe::legacy::KeyType;
 use crate::probe::outcome::{AddressOutcome, Phase, PhaseTimes, ProbeOutcome};
-use crate::probe::tls::handshake;
-use crate::store::{Entry, Store};
+use crate::probe::tls::{handshake, setup_for};
+use crate::source::Source;
+use crate::store::Observation;
 
 /// How often the serving certificate is checked when nothing changes.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -37,7 +41,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 const PIPE_BUFFER: usize = 64 * 1024;
 
 /// The spec of `certwatch-self` for a listener at `listen`.
-pub fn spec(listen: SocketAddr) -> Result<TargetSpec, String> {
+pub fn spec(listen: SocketAddr) -> Result<TargetSpec, SettingError> {
     let address = Address {
         host: Host::Ip(listen.ip()),
         port: listen.port(),
@@ -63,16 +67,24 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
         // The client side reports the outcome; the server side only has to run.
         let _ = tokio::time::timeout_at(deadline, acceptor.accept(server_io)).await;
     };
+    let setup = setup_for(&spec.tls);
     let client = handshake(
         client_io,
-        &spec.tls,
+        &setup,
         spec.server_name.server_name(),
+        KeyType::Any,
+        true,
         deadline,
     );
     let ((), shake) = tokio::join!(server, client);
     let took = started.elapsed();
     let mut phases = PhaseTimes::default();
     phases.set(Phase::Handshake, took);
+    let chain: Vec<Arc<ParsedCert>> = shake
+        .chain
+        .iter()
+        .map(|der| ParsedCert::shared(der))
+        .collect();
     ProbeOutcome {
         addresses: vec![AddressOutcome {
             ip: Some(listen.ip()),
@@ -80,27 +92,69 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
             duration: took,
             phases,
             handshake: shake.result,
-            chain: shake
-                .chain
-                .iter()
-                .map(|der| ParsedCert::shared(der))
-                .collect(),
+            weaknesses: crate::probe::hygiene::weaknesses(&chain),
+            chain,
             verdict: None,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
         }],
     }
 }
 
-/// Checks `serving` and records the result as the pinned entry `certwatch-self`.
-pub async fn record(store: &Store, spec: &Arc<TargetSpec>, serving: &Serving, listen: SocketAddr) {
-    let outcome = check(spec, serving, listen).await;
-    if let Some(Err(failure)) = outcome.addresses.first().map(|a| &a.handshake) {
-        tracing::error!(target = SELF_TARGET, detail = %failure, "certwatch's own TLS configuration failed a handshake");
+/// certwatch's own serving certificate, observed by the scheduler.
+#[derive(Debug)]
+pub struct SelfCheck {
+    web: Arc<Web>,
+    spec: Arc<TargetSpec>,
+    listen: SocketAddr,
+}
+
+impl SelfCheck {
+    /// The check of `web`'s serving certificate for a listener at `listen`.
+    pub fn new(web: Arc<Web>, listen: SocketAddr) -> Result<Self, SettingError> {
+        Ok(Self {
+            web,
+            spec: Arc::new(spec(listen)?),
+            listen,
+        })
     }
-    let previous = store.get(SELF_TARGET);
-    let series = PreparedTarget::new(spec, &outcome, previous.as_deref().map(|e| &e.series));
-    store.record_pinned(Entry {
-        spec: spec.clone(),
-        outcome,
-        series,
-    });
+}
+
+impl Source for SelfCheck {
+    fn name(&self) -> &str {
+        SELF_TARGET
+    }
+
+    fn interval(&self) -> Duration {
+        INTERVAL
+    }
+
+    fn same_as(&self, other: &dyn Source) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<SelfCheck>()
+            .is_some_and(|other| Arc::ptr_eq(&self.web, &other.web) && self.listen == other.listen)
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Observation> {
+        Box::pin(async move {
+            let outcome = match self.web.active().serving.clone() {
+                Some(serving) => check(&self.spec, &serving, self.listen).await,
+                None => ProbeOutcome { addresses: vec![] },
+            };
+            Observation::Endpoint {
+                spec: self.spec.clone(),
+                outcome,
+            }
+        })
+    }
+
+    fn changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.web.reloaded())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

@@ -3,24 +3,26 @@
 //! their Go names, mapped onto rustls' ring provider), the served certificate and key,
 //! the client CAs, and ALPN (`h2` when HTTP/2 is on).
 //!
-//! [`load`] reads the files and builds a whole new [`Serving`]; a reload swaps it in,
+//! [`load`] reads the files (through `crate::fileread`: at most [`PEM_LIMIT`] each,
+//! never a FIFO or a device) and builds a whole new [`Serving`]; a reload swaps it in,
 //! so new handshakes see the new certificate, CAs and settings together while
 //! connections already established keep theirs. Client certificate policies are
-//! `web::client_auth`'s; reading the YAML is `web::config`'s.
+//! `web::client_auth`'s; reading the YAML is `web::config`'s; the names of suites and
+//! curves are `web::settings`'.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::crypto::CryptoProvider;
 use rustls::server::ResolvesServerCert;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 
-use super::client_auth;
-use super::config::{TlsSettings, TlsVersion};
+use super::client_auth::{self, PolicyError};
+use super::settings::{TlsSettings, TlsVersion};
 use crate::cert;
+use crate::fileread::{read_certificates, read_private_key, PemError, ReadError};
 
 /// ALPN protocol ids, in the server's order of preference.
 const ALPN_H2: &[u8] = b"h2";
@@ -41,19 +43,22 @@ pub struct Serving {
 }
 
 /// Reads the files of `settings` and builds the rustls configurations. Problems come
-/// as `(key of tls_server_config, message)`; an empty key means the section.
-pub fn load(settings: &TlsSettings, http2: bool) -> Result<Serving, Vec<(&'static str, String)>> {
+/// as `(key of tls_server_config, error)`; an empty key means the section. Blocking.
+pub fn load(
+    settings: &TlsSettings,
+    http2: bool,
+) -> Result<Serving, Vec<(&'static str, ServingError)>> {
     let mut problems = Vec::new();
-    let chain = read_certs(&settings.cert_file)
-        .map_err(|m| problems.push(("cert_file", m)))
+    let chain = read_certificates(&settings.cert_file)
+        .map_err(|e| problems.push(("cert_file", e.into())))
         .ok();
-    let key = read_key(&settings.key_file)
-        .map_err(|m| problems.push(("key_file", m)))
+    let key = read_private_key(&settings.key_file)
+        .map_err(|e| problems.push(("key_file", e.into())))
         .ok();
     let roots = match &settings.client_ca_file {
         None => None,
         Some(file) => read_roots(file)
-            .map_err(|m| problems.push(("client_ca_file", m)))
+            .map_err(|e| problems.push(("client_ca_file", e)))
             .ok(),
     };
     let (Some(chain), Some(key)) = (chain, key) else {
@@ -63,25 +68,25 @@ pub fn load(settings: &TlsSettings, http2: bool) -> Result<Serving, Vec<(&'stati
         return Err(problems);
     }
     let provider = provider(settings);
-    let certified = CertifiedKey::from_der(chain.clone(), key, &provider).map_err(|e| {
+    let certified = CertifiedKey::from_der(chain.clone(), key, &provider).map_err(|source| {
         vec![(
             "key_file",
-            format!(
-                "{} and {} do not form a usable pair: {e}; the key must be the one of the first certificate of cert_file",
-                settings.key_file.display(),
-                settings.cert_file.display()
-            ),
+            ServingError::Pair {
+                cert: settings.cert_file.clone(),
+                key: settings.key_file.clone(),
+                source,
+            },
         )]
     })?;
     let resolver: Arc<dyn ResolvesServerCert> =
         Arc::new(SingleCertAndKey::from(Arc::new(certified)));
     let verifier = client_auth::verifier(settings, roots.map(Arc::new), &provider)
-        .map_err(|m| vec![("client_ca_file", m)])?;
+        .map_err(|e| vec![("client_ca_file", e.into())])?;
     let versions = versions(settings);
     let builder = || {
         ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
-            .map_err(|e| vec![("", format!("no TLS handshake is possible with these settings: {e}; check min_version, max_version, cipher_suites and curve_preferences"))])
+            .map_err(|source| vec![("", ServingError::NoHandshake { source })])
     };
     let mut config = builder()?
         .with_client_cert_verifier(verifier)
@@ -167,205 +172,69 @@ fn versions(settings: &TlsSettings) -> Vec<&'static SupportedProtocolVersion> {
     .collect()
 }
 
-/// The cipher suites rustls (ring) implements, by their Go and IANA names.
-const SUITES: [(&str, &SupportedCipherSuite); 9] = [
-    (
-        "TLS_AES_128_GCM_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_AES_256_GCM_SHA384",
-        &rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_CHACHA20_POLY1305_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        &rustls::crypto::ring::cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-];
+/// The web configuration's PEM files are read with the same bounds as every other.
+pub use crate::fileread::PEM_LIMIT;
 
-/// Suites Go knows and rustls deliberately does not implement.
-const UNIMPLEMENTED_SUITES: [&str; 16] = [
-    "TLS_RSA_WITH_RC4_128_SHA",
-    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-    "TLS_RSA_WITH_AES_128_CBC_SHA",
-    "TLS_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_RSA_WITH_AES_128_CBC_SHA256",
-    "TLS_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
-    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-];
+/// Why the listener's TLS material did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum ServingError {
+    /// A PEM file did not load.
+    #[error("{source}{}", pem_hint(source))]
+    Pem {
+        /// Why.
+        source: PemError,
+    },
+    /// The key is not the one of the certificate.
+    #[error("{} and {} do not form a usable pair: {source}; the key must be the one of the first certificate of cert_file", key.display(), cert.display())]
+    Pair {
+        /// `cert_file`.
+        cert: PathBuf,
+        /// `key_file`.
+        key: PathBuf,
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+    /// A client CA certificate cannot be a trust anchor.
+    #[error("{}: a CA certificate is not usable: {source}; name CA certificates (PEM) only", file.display())]
+    ClientCa {
+        /// `client_ca_file`.
+        file: PathBuf,
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+    /// The client certificate policy cannot be built.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The versions, suites and curves leave nothing to negotiate.
+    #[error("no TLS handshake is possible with these settings: {source}; check min_version, max_version, cipher_suites and curve_preferences")]
+    NoHandshake {
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+}
 
-/// The suite named `name` (Go's names; Go's older `..._CHACHA20_POLY1305` without
-/// `_SHA256` too), or why it cannot be used.
-pub fn cipher_suite(name: &str) -> Result<SupportedCipherSuite, String> {
-    let canonical = match name {
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        other => other,
-    };
-    if let Some((_, suite)) = SUITES.iter().find(|(n, _)| *n == canonical) {
-        return Ok(**suite);
-    }
-    let known: Vec<&str> = SUITES.iter().map(|(n, _)| *n).collect();
-    if UNIMPLEMENTED_SUITES.contains(&name) {
-        let why = if name.starts_with("TLS_RSA_") {
-            "it uses RSA key exchange, which has no forward secrecy"
-        } else {
-            "it uses RC4, 3DES or CBC mode; only AEAD suites are implemented"
-        };
-        Err(format!(
-            "cipher suite {name} is not available: certwatch's TLS library (rustls) does not implement it ({why}); choose from {}",
-            known.join(", ")
-        ))
-    } else {
-        Err(format!(
-            "unknown cipher suite {name:?}: use Go's names, one of {}",
-            known.join(", ")
-        ))
+impl From<PemError> for ServingError {
+    fn from(source: PemError) -> Self {
+        ServingError::Pem { source }
     }
 }
 
-/// The key exchange group named `name` (Go's `CurveID` names), or why it cannot be used.
-pub fn kx_group(name: &str) -> Result<&'static dyn SupportedKxGroup, String> {
-    match name {
-        "X25519" => Ok(rustls::crypto::ring::kx_group::X25519),
-        "CurveP256" => Ok(rustls::crypto::ring::kx_group::SECP256R1),
-        "CurveP384" => Ok(rustls::crypto::ring::kx_group::SECP384R1),
-        "CurveP521" | "X25519MLKEM768" => Err(format!(
-            "curve {name} is not available: certwatch's TLS library (rustls with ring) does not implement it; choose from X25519, CurveP256, CurveP384"
-        )),
-        _ => Err(format!(
-            "unknown curve {name:?}: use X25519, CurveP256 or CurveP384"
-        )),
+fn pem_hint(error: &PemError) -> &'static str {
+    match error {
+        PemError::Read(ReadError::NotFound { .. }) => {
+            " (relative paths start at the web configuration file's directory)"
+        }
+        _ => "",
     }
 }
 
-/// A PEM error in words (the library shows the expected END line as bytes).
-fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
-    match e {
-        rustls_pki_types::pem::Error::MissingSectionEnd { end_marker } => format!(
-            "a PEM section has no end line ({})",
-            String::from_utf8_lossy(end_marker)
-        ),
-        rustls_pki_types::pem::Error::IllegalSectionStart { line } => format!(
-            "a PEM section starts with an invalid line ({})",
-            String::from_utf8_lossy(line)
-        ),
-        other => other.to_string(),
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| {
-        format!(
-            "cannot read {}: {e}; check the path (relative paths start at the web configuration file's directory)",
-            path.display()
-        )
-    })
-}
-
-/// Every certificate of a PEM file, at least one.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = read(path)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            format!(
-                "{} does not hold PEM certificates: {}",
-                path.display(),
-                pem_error(&e)
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let bytes = read(path)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-        format!(
-            "{} does not hold a PEM private key: {}",
-            path.display(),
-            pem_error(&e)
-        )
-    })
-}
-
-fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+fn read_roots(path: &Path) -> Result<RootCertStore, ServingError> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(path)? {
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: a CA certificate is not usable: {e}", path.display()))?;
+    for cert in read_certificates(path)? {
+        roots.add(cert).map_err(|source| ServingError::ClientCa {
+            file: path.to_owned(),
+            source,
+        })?;
     }
     Ok(roots)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_cipher_names_map_onto_rustls_or_say_why_not() {
-        assert!(cipher_suite("TLS_AES_128_GCM_SHA256").is_ok());
-        assert_eq!(
-            cipher_suite("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305").unwrap(),
-            cipher_suite("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256").unwrap()
-        );
-        let cbc = cipher_suite("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
-        assert!(
-            cbc.contains("does not implement") && cbc.contains("CBC"),
-            "{cbc}"
-        );
-        let rsa = cipher_suite("TLS_RSA_WITH_AES_128_GCM_SHA256").unwrap_err();
-        assert!(rsa.contains("forward secrecy"), "{rsa}");
-        assert!(cipher_suite("TLS_MADE_UP").unwrap_err().contains("unknown"));
-    }
-
-    #[test]
-    fn go_curve_names_map_onto_rustls_or_say_why_not() {
-        assert!(kx_group("X25519").is_ok());
-        assert!(kx_group("CurveP384").is_ok());
-        assert!(kx_group("CurveP521")
-            .unwrap_err()
-            .contains("does not implement"));
-        assert!(kx_group("P-256").unwrap_err().contains("unknown"));
-    }
 }

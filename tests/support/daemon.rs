@@ -6,7 +6,7 @@
 //! server in the foreground as a child of the test, optionally as another user; a
 //! bounded readiness wait (a connection, a banner, a log line); and stopping it when
 //! the [`Daemon`] is dropped, also when the test panics. Each server's own
-//! configuration lives with its test (`tests/interop_*.rs`, `support/postfix.rs`); the
+//! configuration lives with its test (`tests/interop/*.rs`, `support/postfix.rs`); the
 //! reference client is `support/openssl.rs`.
 //!
 //! Nothing here touches the machine's own services or /etc: every server runs with a
@@ -18,9 +18,10 @@
 //! killed before it can drop its servers still leaves nothing behind for longer than
 //! [`MAX_LIFETIME`].
 //!
-//! The policy for servers that cannot run is [`started`]: under `CI=true` a server that
-//! cannot start (not installed, not root, or failing) fails its test; elsewhere the
-//! test prints `skipping: ...` and passes.
+//! Whether a server can run here at all (installed, root) is each test's list of
+//! [`Need`](super::tools::Need)s, checked by the harness in `support/tools.rs` before
+//! the test starts: a test whose server is missing is reported as ignored. A server
+//! that is there but does not start fails its test ([`running`]).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -60,8 +61,18 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// The server, or `None` after printing a skip notice; under `CI=true`, a panic
-/// instead of the notice, since there a server that cannot start is a failure.
+/// The started server, or a panic with the report of why it did not start (its
+/// configuration and log).
+pub fn running<T>(result: Result<T, String>) -> T {
+    match result {
+        Ok(server) => server,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// The older policy, for a standard-harness test not yet converted to a trial: the
+/// server, or `None` after printing a skip notice (the test then passes); under
+/// `CI=true`, a panic instead of the notice.
 pub fn started<T>(server: &str, result: Result<T, String>) -> Option<T> {
     match result {
         Ok(server) => Some(server),

@@ -55,6 +55,23 @@ impl Exporter {
         Exporter { child, addr, logs }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The resident set size now, in bytes (Linux).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the process is alive");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
     /// `GET path`: status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path)
@@ -136,7 +153,7 @@ impl Exporter {
     ) -> serde_json::Value {
         self.wait_for_json(&format!("audit event {event}"), |json| {
             json["audit"] == true
-                && json["target"] == "certwatch::audit"
+                && json["module"] == "certwatch::audit"
                 && json["event"] == event
                 && matches(json)
         })

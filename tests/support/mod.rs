@@ -16,13 +16,16 @@ pub mod scrape;
 pub mod smtp_server;
 pub mod tls_server;
 pub mod tools;
+pub mod transcript;
+pub mod web_client;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use certwatch::config::Config;
-use certwatch::metrics::collector::render_outcome;
+use certwatch::metrics::Collector;
 use certwatch::probe::outcome::ProbeOutcome;
+use certwatch::store::{Observation, Store};
 
 pub use scrape::Scrape;
 
@@ -65,12 +68,20 @@ impl Harness {
         }
     }
 
-    /// Probes the first target of `yaml` once and renders its metrics.
+    /// Probes the first target of `yaml` once, as the scheduler would, and renders
+    /// its metrics as `/metrics` would.
     pub async fn probe(&self, yaml: &str) -> (ProbeOutcome, Scrape) {
         let config = self.config(yaml);
         let spec = config.targets.first().expect("a target").clone();
         let outcome = certwatch::probe::run(&spec).await;
-        let text = render_outcome(&spec, &outcome, SystemTime::now());
+        let store = Store::default();
+        let observation = Observation::Endpoint {
+            spec,
+            outcome: outcome.clone(),
+        };
+        store.record(observation, || true);
+        let mut text = String::new();
+        Collector::default().render(&store.snapshot(), SystemTime::now(), &mut text);
         (outcome, Scrape::parse(&text))
     }
 }

@@ -11,11 +11,12 @@
 //!
 //! The master must run as root (it drops to `mail_owner` for its children), so the
 //! instance needs root and the Debian package `postfix` (which also creates the
-//! `postfix` user); [`Postfix::start`] says which is missing.
+//! `postfix` user): the needs [`POSTFIX`] and `tools::ROOT`.
 
 use std::process::Command;
 
 use super::daemon::{self, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use super::tools::{Need, Remedy};
 
 /// The master daemon.
 pub const MASTER: &str = "/usr/lib/postfix/sbin/master";
@@ -28,11 +29,23 @@ const BANNER_TOKEN: &str = "certwatch-interop-postfix";
 /// it (as `support/daemon.rs`'s lifetime limit also ensures).
 const MASTER_EXIT_AFTER_SECS: u32 = 600;
 
+/// Postfix installed: its master daemon and its `postfix` user. The instance also
+/// needs [`ROOT`](super::tools::ROOT).
+pub const POSTFIX: Need = Need {
+    name: "postfix",
+    remedy: Remedy::Install("postfix"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    daemon::require_program(MASTER, "postfix")?;
+    daemon::user_ids("postfix", "postfix").map(|_| ())
+}
+
 /// Why Postfix cannot run here.
 pub fn available() -> Result<(), String> {
-    daemon::require_program(MASTER, "postfix")?;
-    daemon::require_root()?;
-    daemon::user_ids("postfix", "postfix").map(|_| ())
+    installed()?;
+    daemon::require_root()
 }
 
 /// `postconf -d mail_version`, e.g. `3.7.11`.

@@ -9,8 +9,9 @@
 //! also when the test panics. The machine's own services, /etc/prometheus and the
 //! default ports are never touched.
 //!
-//! [`available`] says whether both binaries are there; [`require`] turns a missing one
-//! into a skip notice, or into a failure under `CI=true`. [`get`] is a minimal HTTP/1.0
+//! [`PROMETHEUS_NEED`] and [`ALERTMANAGER_NEED`] are what a test lists as its needs
+//! (`support/tools.rs`); [`require`] is the older skip notice for a standard-harness
+//! test. [`get`] is a minimal HTTP/1.0
 //! client for their APIs and [`encode`] percent-encodes a query parameter.
 //! [`WebhookSink`] stands in for Alertmanager's webhook receivers.
 
@@ -26,6 +27,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::tools::{self, Need, Remedy};
+
 /// The Prometheus server (Debian package `prometheus`).
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// The Alertmanager (Debian package `prometheus-alertmanager`).
@@ -39,6 +42,30 @@ const START_ATTEMPTS: usize = 3;
 
 /// Every server exits after this, whatever happens to the test process.
 pub const EXIT_AFTER_SECS: u32 = 300;
+
+/// The Prometheus server, and coreutils' `timeout` that bounds its life.
+pub const PROMETHEUS_NEED: Need = Need {
+    name: "prometheus",
+    remedy: Remedy::Install("prometheus"),
+    check: prometheus_installed,
+};
+
+/// The Alertmanager, and coreutils' `timeout` that bounds its life.
+pub const ALERTMANAGER_NEED: Need = Need {
+    name: "alertmanager",
+    remedy: Remedy::Install("prometheus-alertmanager"),
+    check: alertmanager_installed,
+};
+
+fn prometheus_installed() -> Result<(), String> {
+    tools::file_exists(PROMETHEUS)?;
+    tools::program_runs("timeout", &["--version"])
+}
+
+fn alertmanager_installed() -> Result<(), String> {
+    tools::file_exists(ALERTMANAGER)?;
+    tools::program_runs("timeout", &["--version"])
+}
 
 /// Why the end-to-end test cannot run here.
 pub fn available() -> Result<(), String> {
@@ -63,8 +90,9 @@ pub fn available() -> Result<(), String> {
     Ok(())
 }
 
-/// True when both servers can run. Otherwise prints a skip notice and returns false,
-/// or panics under `CI=true`, where an end-to-end test that cannot run is a failure.
+/// The older way, for a standard-harness test: true when both servers can run.
+/// Otherwise prints a skip notice and returns false (and the test passes), or panics
+/// under `CI=true`, where an end-to-end test that cannot run is a failure.
 pub fn require() -> bool {
     match available() {
         Ok(()) => true,

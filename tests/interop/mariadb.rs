@@ -8,16 +8,38 @@
 //! its socket, pid file and error log in the instance directory and TCP on 127.0.0.1 at
 //! a free port; the machine's own MariaDB and /var/lib/mysql are never used. As root,
 //! the server runs as the `mysql` user, which owns the data directory and key. Needs
-//! the Debian packages `mariadb-server` and `openssl`; without them the test prints
-//! "skipping: ..." and passes, except under `CI=true`.
+//! the Debian packages `mariadb-server` and `openssl`; without them the test is
+//! ignored, and fails under `CI=true` (see `support/tools.rs`).
 
-mod support;
-
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
 
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 const INSTALL_DB: &str = "/usr/bin/mariadb-install-db";
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[MARIADB, OPENSSL],
+        async sslrequest_chain_matches_openssl_s_client
+    )]
+}
+
+/// The server and its installer; as root, also the `mysql` user.
+const MARIADB: Need = Need {
+    name: "mariadb",
+    remedy: Remedy::Install("mariadb-server"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    daemon::require_program(MARIADBD, "mariadb-server")?;
+    daemon::require_program(INSTALL_DB, "mariadb-server")?;
+    if daemon::require_root().is_ok() {
+        daemon::user_ids("mysql", "mariadb-server")?;
+    }
+    Ok(())
+}
 
 /// The line the server logs once it accepts connections.
 const READY_LINE: &str = "ready for connections";
@@ -30,8 +52,6 @@ struct MariaDb {
 
 impl MariaDb {
     async fn start(tls: &ServerTls) -> Result<MariaDb, String> {
-        daemon::require_program(MARIADBD, "mariadb-server")?;
-        daemon::require_program(INSTALL_DB, "mariadb-server")?;
         // As root, the server switches to `mysql` itself (--user); otherwise it runs
         // as the test's user.
         let user = match daemon::require_root() {
@@ -99,12 +119,9 @@ impl MariaDb {
     }
 }
 
-#[tokio::test]
-async fn mariadb_sslrequest_chain_matches_openssl_s_client() {
+async fn sslrequest_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("mariadb", MariaDb::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(MariaDb::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "mysql", &chain, &|| {
         server.daemon.log()
     })

@@ -8,14 +8,41 @@
 //! socket in the instance directory and TCP on 127.0.0.1 at a free port. The server
 //! refuses to run as root, so a root test runs it as the `postgres` user, which owns
 //! its data directory and key. Needs the Debian packages `postgresql` and `openssl`;
-//! without them the test prints "skipping: ..." and passes, except under `CI=true`.
-
-mod support;
+//! without them the test is ignored, and fails under `CI=true` (see
+//! `support/tools.rs`).
 
 use std::path::{Path, PathBuf};
 
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
+use crate::support::transcript::dialogue;
+use crate::support::Harness;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial!(
+            &[POSTGRESQL, OPENSSL],
+            async sslrequest_chain_matches_openssl_s_client
+        ),
+        trial!(&[POSTGRESQL], async the_transcript_shows_the_sslrequest_and_its_answer),
+    ]
+}
+
+/// A PostgreSQL server; as root, also the `postgres` user.
+const POSTGRESQL: Need = Need {
+    name: "postgresql",
+    remedy: Remedy::Install("postgresql"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    bin_dir()?;
+    if daemon::require_root().is_ok() {
+        daemon::user_ids("postgres", "postgresql-common")?;
+    }
+    Ok(())
+}
 
 /// The line the server logs once it accepts connections.
 const READY_LINE: &str = "database system is ready to accept connections";
@@ -117,15 +144,33 @@ impl Postgres {
     }
 }
 
-#[tokio::test]
-async fn postgres_sslrequest_chain_matches_openssl_s_client() {
+async fn sslrequest_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("postgresql", Postgres::start(&chain.server_tls()).await)
-    else {
-        return;
-    };
+    let server = daemon::running(Postgres::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "postgres", &chain, &|| {
         server.daemon.log()
     })
     .await;
+}
+
+/// `/probe?debug=true` and `check --verbose` against a real PostgreSQL: certwatch's
+/// 8-byte SSLRequest and the server's one-byte `S`, then the handshake.
+async fn the_transcript_shows_the_sslrequest_and_its_answer() {
+    let chain = Chain::new();
+    let server = daemon::running(Postgres::start(&chain.server_tls()).await);
+    let h = Harness::new();
+    h.write("root.pem", &chain.root.pem);
+    let (_, text) = h
+        .transcript(&openssl::target_yaml(&server.address(), "postgres"))
+        .await;
+    assert_eq!(
+        dialogue(&text),
+        [
+            "C: [8 bytes] \\x00\\x00\\x00\\x08\\x04\\xd2\\x16/",
+            "S: [1 bytes] S"
+        ],
+        "{text}\nserver log:\n{}",
+        server.daemon.log()
+    );
+    assert!(text.contains("  result:      success\n"), "{text}");
 }

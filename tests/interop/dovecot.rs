@@ -10,14 +10,45 @@
 //! must run as root (it runs its login processes as `dovenull` and the rest as
 //! `dovecot`). Needs the Debian packages `dovecot-imapd`, `dovecot-pop3d`,
 //! `dovecot-lmtpd`, `dovecot-managesieved` and `openssl`; without them (or root) the
-//! tests print "skipping: ..." and pass, except under `CI=true`.
+//! tests are ignored, and fail under `CI=true` (see `support/tools.rs`).
 
-mod support;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL, ROOT};
 
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+pub fn trials() -> Vec<Trial> {
+    let needs = &[DOVECOT_NEED, ROOT, OPENSSL];
+    vec![
+        trial!(needs, async imap_starttls_chain_matches_openssl_s_client),
+        trial!(needs, async pop3_stls_chain_matches_openssl_s_client),
+        trial!(needs, async lmtp_starttls_chain_matches_openssl_s_client),
+        trial!(needs, async managesieve_starttls_chain_matches_openssl_s_client),
+    ]
+}
 
 const DOVECOT: &str = "/usr/sbin/dovecot";
+
+/// Dovecot with the four protocols, and its users.
+const DOVECOT_NEED: Need = Need {
+    name: "dovecot",
+    remedy: Remedy::Install("dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    daemon::require_program(DOVECOT, "dovecot-core")?;
+    for (program, package) in [
+        ("/usr/lib/dovecot/imap-login", "dovecot-imapd"),
+        ("/usr/lib/dovecot/pop3-login", "dovecot-pop3d"),
+        ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
+        ("/usr/lib/dovecot/managesieve-login", "dovecot-managesieved"),
+    ] {
+        daemon::require_program(program, package)?;
+    }
+    daemon::user_ids("dovecot", "dovecot-core")?;
+    daemon::user_ids("dovenull", "dovecot-core")?;
+    Ok(())
+}
 
 /// A word in the IMAP and POP3 greetings of every instance started here.
 const GREETING: &str = "certwatch-interop-dovecot";
@@ -33,18 +64,6 @@ struct Dovecot {
 
 impl Dovecot {
     async fn start(tls: &ServerTls) -> Result<Dovecot, String> {
-        daemon::require_program(DOVECOT, "dovecot-core")?;
-        for (program, package) in [
-            ("/usr/lib/dovecot/imap-login", "dovecot-imapd"),
-            ("/usr/lib/dovecot/pop3-login", "dovecot-pop3d"),
-            ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
-            ("/usr/lib/dovecot/managesieve-login", "dovecot-managesieved"),
-        ] {
-            daemon::require_program(program, package)?;
-        }
-        daemon::require_root()?;
-        daemon::user_ids("dovecot", "dovecot-core")?;
-        daemon::user_ids("dovenull", "dovecot-core")?;
         daemon::start_with_retries("dovecot", || Self::try_start(tls)).await
     }
 
@@ -118,30 +137,24 @@ impl Dovecot {
 /// Starts a Dovecot and compares certwatch with openssl on the port `port` picks.
 async fn compare(starttls: &str, port: fn(&Dovecot) -> u16) {
     let chain = Chain::new();
-    let Some(server) = daemon::started("dovecot", Dovecot::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Dovecot::start(&chain.server_tls()).await);
     let address = format!("127.0.0.1:{}", port(&server));
     openssl::assert_certwatch_matches_openssl(&address, starttls, &chain, &|| server.daemon.log())
         .await;
 }
 
-#[tokio::test]
-async fn dovecot_imap_starttls_chain_matches_openssl_s_client() {
+async fn imap_starttls_chain_matches_openssl_s_client() {
     compare("imap", |d| d.imap).await;
 }
 
-#[tokio::test]
-async fn dovecot_pop3_stls_chain_matches_openssl_s_client() {
+async fn pop3_stls_chain_matches_openssl_s_client() {
     compare("pop3", |d| d.pop3).await;
 }
 
-#[tokio::test]
-async fn dovecot_lmtp_starttls_chain_matches_openssl_s_client() {
+async fn lmtp_starttls_chain_matches_openssl_s_client() {
     compare("lmtp", |d| d.lmtp).await;
 }
 
-#[tokio::test]
-async fn dovecot_managesieve_starttls_chain_matches_openssl_s_client() {
+async fn managesieve_starttls_chain_matches_openssl_s_client() {
     compare("sieve", |d| d.sieve).await;
 }

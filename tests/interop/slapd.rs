@@ -8,17 +8,36 @@
 //! files in its instance directory; it reads the stock schema from /etc/ldap/schema and
 //! nothing else of /etc/ldap, and the machine's own slapd (cn=config in
 //! /etc/ldap/slapd.d) is never used. Needs the Debian packages `slapd` and `openssl`;
-//! without them the test prints "skipping: ..." and passes, except under `CI=true`.
+//! without them the test is ignored, and fails under `CI=true` (see
+//! `support/tools.rs`).
 
-mod support;
-
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
 
 const SLAPD: &str = "/usr/sbin/slapd";
 
 /// The stock core schema shipped by the `slapd` package.
 const CORE_SCHEMA: &str = "/etc/ldap/schema/core.schema";
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[SLAPD_NEED, OPENSSL],
+        async starttls_chain_matches_openssl_s_client
+    )]
+}
+
+/// slapd and its stock schema.
+const SLAPD_NEED: Need = Need {
+    name: "slapd",
+    remedy: Remedy::Install("slapd"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    daemon::require_program(SLAPD, "slapd")?;
+    daemon::require_program(CORE_SCHEMA, "slapd")
+}
 
 /// A running private slapd; stopped when dropped.
 struct Slapd {
@@ -28,8 +47,6 @@ struct Slapd {
 
 impl Slapd {
     async fn start(tls: &ServerTls) -> Result<Slapd, String> {
-        daemon::require_program(SLAPD, "slapd")?;
-        daemon::require_program(CORE_SCHEMA, "slapd")?;
         daemon::start_with_retries("slapd", || Self::try_start(tls)).await
     }
 
@@ -77,12 +94,9 @@ impl Slapd {
     }
 }
 
-#[tokio::test]
-async fn slapd_starttls_chain_matches_openssl_s_client() {
+async fn starttls_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("slapd", Slapd::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Slapd::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "ldap", &chain, &|| {
         server.daemon.log()
     })

@@ -5,20 +5,26 @@
 //! that the shipped alert rules cover it; a second job without a client certificate
 //! must be refused.
 //!
-//! Needs the Debian packages `prometheus` and `prometheus-alertmanager` (see
-//! `support/prometheus.rs`). Without them the test prints "skipping: ..." and passes,
-//! except under `CI=true`, where it fails.
-
-mod support;
+//! Needs the Debian package `prometheus` (see `support/prometheus.rs`); without it the
+//! test is ignored, and fails under `CI=true` (see `support/tools.rs`).
 
 use std::time::Duration;
 
 use serde_json::Value;
-use support::exporter::Exporter;
-use support::pki::{Ca, Validity};
-use support::prometheus::{self, encode, Server, PROMETHEUS};
-use support::Harness;
 use tokio::time::Instant;
+
+use crate::support::exporter::Exporter;
+use crate::support::pki::{Ca, Validity};
+use crate::support::prometheus::{self, encode, Server, PROMETHEUS, PROMETHEUS_NEED};
+use crate::support::tools::{trial, Trial};
+use crate::support::Harness;
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[PROMETHEUS_NEED],
+        prometheus_scrapes_certwatch_over_tls_with_a_client_certificate_and_basic_auth
+    )]
+}
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "e2e-scrape-secret";
@@ -26,11 +32,7 @@ const PASSWORD: &str = "e2e-scrape-secret";
 /// The longest wait for Prometheus to report both jobs' health.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[test]
 fn prometheus_scrapes_certwatch_over_tls_with_a_client_certificate_and_basic_auth() {
-    if !prometheus::require() {
-        return;
-    }
     println!("{}", prometheus::version(PROMETHEUS));
     let server_ca = Ca::root("certwatch e2e server root");
     let server = server_ca.leaf(&["localhost"], Validity::days(30));

@@ -16,16 +16,23 @@
 //! resolve (its postinst runs `innconfval`), which leaves it unpacked but unconfigured.
 //! The test only needs its files, so `CERTWATCH_INTEROP_INN2_ROOT` may name a directory
 //! into which the package was extracted instead (`apt-get download inn2 && dpkg-deb -x
-//! inn2_*.deb DIR`); the default is the installed package. Without it (or root, or the
-//! `news` user from `inn2-inews`/base-passwd) the test prints "skipping: ..." and
-//! passes, except under `CI=true`.
-
-mod support;
+//! inn2_*.deb DIR`); without it, the installed package, and then `target/inn2-root`
+//! (where `.ci/run` extracts it). Without any (or root, or the `news` user from
+//! `inn2-inews`/base-passwd) the test is ignored, and fails under `CI=true` (see
+//! `support/tools.rs`).
 
 use std::path::{Path, PathBuf};
 
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL, ROOT};
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[INN2, ROOT, OPENSSL],
+        async nnrpd_starttls_chain_matches_openssl_s_client
+    )]
+}
 
 /// Where the package's files are when it was extracted rather than installed.
 const ROOT_VARIABLE: &str = "CERTWATCH_INTEROP_INN2_ROOT";
@@ -33,12 +40,42 @@ const ROOT_VARIABLE: &str = "CERTWATCH_INTEROP_INN2_ROOT";
 /// The one newsgroup of every instance.
 const GROUP: &str = "local.certwatch";
 
-/// INN's programs and libraries (`ROOT/usr/lib/news`).
+/// INN's reader daemon and overview tool, and the `news` user.
+const INN2: Need = Need {
+    name: "inn2",
+    remedy: Remedy::Do("bash .ci/run extracts inn2 into target/inn2-root"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    let lib = news_lib();
+    for program in ["nnrpd", "tdx-util"] {
+        let path = lib.join("bin").join(program);
+        if !path.is_file() {
+            return Err(format!(
+                "{} is missing (Debian package `inn2`, installed, extracted into \
+                 target/inn2-root, or into the directory named by {ROOT_VARIABLE})",
+                path.display()
+            ));
+        }
+    }
+    daemon::user_ids("news", "base-passwd").map(|_| ())
+}
+
+/// INN's programs and libraries (`ROOT/usr/lib/news`): from `$ROOT_VARIABLE`, else the
+/// installed package, else `target/inn2-root`.
 fn news_lib() -> PathBuf {
-    let root = std::env::var_os(ROOT_VARIABLE)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    root.join("usr/lib/news")
+    let lib = |root: PathBuf| root.join("usr/lib/news");
+    if let Some(root) = std::env::var_os(ROOT_VARIABLE) {
+        return lib(PathBuf::from(root));
+    }
+    let installed = lib(PathBuf::from("/"));
+    let extracted = lib(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/inn2-root"));
+    if !installed.join("bin/nnrpd").is_file() && extracted.join("bin/nnrpd").is_file() {
+        extracted
+    } else {
+        installed
+    }
 }
 
 /// A running private nnrpd; stopped when dropped.
@@ -50,17 +87,6 @@ struct Nnrpd {
 impl Nnrpd {
     async fn start(tls: &ServerTls) -> Result<Nnrpd, String> {
         let lib = news_lib();
-        for program in ["nnrpd", "tdx-util"] {
-            let path = lib.join("bin").join(program);
-            if !path.is_file() {
-                return Err(format!(
-                    "{} is missing (Debian package `inn2`, installed or extracted into the \
-                     directory named by {ROOT_VARIABLE})",
-                    path.display()
-                ));
-            }
-        }
-        daemon::require_root()?;
         let news = daemon::user_ids("news", "base-passwd")?;
         daemon::start_with_retries("inn2", || Self::try_start(&lib, news, tls)).await
     }
@@ -111,7 +137,9 @@ impl Nnrpd {
                  patharchive: {dir}/spool\n\
                  tlscertfile: {chain}\n\
                  tlskeyfile: {key}\n\
-                 tlscafile: {ca}\n",
+                 tlscafile: {ca}\n\
+                 # No refusal when the machine is busy (the default refuses at load 16).\n\
+                 nnrpdloadlimit: 0\n",
                 lib = lib.display(),
                 etc = etc.display(),
                 dir = dir.display(),
@@ -168,12 +196,9 @@ impl Nnrpd {
     }
 }
 
-#[tokio::test]
-async fn inn_nnrpd_starttls_chain_matches_openssl_s_client() {
+async fn nnrpd_starttls_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("inn2", Nnrpd::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Nnrpd::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "nntp", &chain, &|| {
         server.daemon.log()
     })

@@ -8,15 +8,28 @@
 //! are never used, and nobody can log in (no anonymous access, and local logins would
 //! go through PAM, which the test never reaches). vsftpd must be started as root (it
 //! drops to `nobody` for each session). Needs the Debian packages `vsftpd` and
-//! `openssl`; without them (or root) the test prints "skipping: ..." and passes,
-//! except under `CI=true`.
+//! `openssl`; without them (or root) the test is ignored, and fails under `CI=true`
+//! (see `support/tools.rs`).
 
-mod support;
-
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL, ROOT};
 
 const VSFTPD: &str = "/usr/sbin/vsftpd";
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[VSFTPD_NEED, ROOT, OPENSSL],
+        async auth_tls_chain_matches_openssl_s_client
+    )]
+}
+
+/// vsftpd.
+const VSFTPD_NEED: Need = Need {
+    name: "vsftpd",
+    remedy: Remedy::Install("vsftpd"),
+    check: || daemon::require_program(VSFTPD, "vsftpd"),
+};
 
 /// A word in the FTP banner of every instance started here.
 const BANNER: &str = "certwatch-interop-vsftpd";
@@ -29,8 +42,6 @@ struct Vsftpd {
 
 impl Vsftpd {
     async fn start(tls: &ServerTls) -> Result<Vsftpd, String> {
-        daemon::require_program(VSFTPD, "vsftpd")?;
-        daemon::require_root()?;
         daemon::start_with_retries("vsftpd", || Self::try_start(tls)).await
     }
 
@@ -83,12 +94,9 @@ impl Vsftpd {
     }
 }
 
-#[tokio::test]
-async fn vsftpd_auth_tls_chain_matches_openssl_s_client() {
+async fn auth_tls_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("vsftpd", Vsftpd::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Vsftpd::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "ftp", &chain, &|| {
         server.daemon.log()
     })

@@ -6,15 +6,28 @@
 //! with every path (pid, logs, temporary files) inside its instance directory and one
 //! `listen 127.0.0.1:PORT ssl` server; /etc/nginx and the machine's own nginx are
 //! never used. Needs the Debian packages `nginx` (which `nginx-light` pulls in) and
-//! `openssl`; without them the test prints "skipping: ..." and passes, except under
-//! `CI=true`.
+//! `openssl`; without them the test is ignored, and fails under `CI=true` (see
+//! `support/tools.rs`).
 
-mod support;
-
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
 
 const NGINX: &str = "/usr/sbin/nginx";
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial!(
+        &[NGINX_NEED, OPENSSL],
+        async https_chain_matches_openssl_s_client
+    )]
+}
+
+/// nginx (any flavour; `nginx-light` is the smallest).
+const NGINX_NEED: Need = Need {
+    name: "nginx",
+    remedy: Remedy::Install("nginx-light"),
+    check: || daemon::require_program(NGINX, "nginx"),
+};
 
 /// A running private nginx; stopped when dropped.
 struct Nginx {
@@ -24,7 +37,6 @@ struct Nginx {
 
 impl Nginx {
     async fn start(tls: &ServerTls) -> Result<Nginx, String> {
-        daemon::require_program(NGINX, "nginx")?;
         daemon::start_with_retries("nginx", || Self::try_start(tls)).await
     }
 
@@ -80,12 +92,9 @@ impl Nginx {
     }
 }
 
-#[tokio::test]
-async fn nginx_https_chain_matches_openssl_s_client() {
+async fn https_chain_matches_openssl_s_client() {
     let chain = Chain::new();
-    let Some(server) = daemon::started("nginx", Nginx::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Nginx::start(&chain.server_tls()).await);
     openssl::assert_certwatch_matches_openssl(&server.address(), "none", &chain, &|| {
         server.daemon.log()
     })

@@ -8,15 +8,37 @@
 //! off), and its pid file, data and log in its instance directory; /etc/prosody and
 //! the machine's own Prosody are never used. Prosody refuses to run as root, so a root
 //! test runs it as the `prosody` user, which owns its data directory and key. Needs the
-//! Debian packages `prosody` and `openssl`; without them the tests print
-//! "skipping: ..." and pass, except under `CI=true`.
+//! Debian packages `prosody` and `openssl`; without them the tests are ignored, and
+//! fail under `CI=true` (see `support/tools.rs`).
 
-mod support;
-
-use support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
-use support::openssl;
+use crate::support::daemon::{self, Chain, Daemon, Instance, Launch, Ready, ServerTls, StartError};
+use crate::support::openssl;
+use crate::support::tools::{trial, Need, Remedy, Trial, OPENSSL};
 
 const PROSODY: &str = "/usr/bin/prosody";
+
+pub fn trials() -> Vec<Trial> {
+    let needs = &[PROSODY_NEED, OPENSSL];
+    vec![
+        trial!(needs, async c2s_starttls_chain_matches_openssl_s_client),
+        trial!(needs, async s2s_starttls_chain_matches_openssl_s_client),
+    ]
+}
+
+/// Prosody; as root, also the `prosody` user.
+const PROSODY_NEED: Need = Need {
+    name: "prosody",
+    remedy: Remedy::Install("prosody"),
+    check: installed,
+};
+
+fn installed() -> Result<(), String> {
+    daemon::require_program(PROSODY, "prosody")?;
+    if daemon::require_root().is_ok() {
+        daemon::user_ids("prosody", "prosody")?;
+    }
+    Ok(())
+}
 
 /// A running private Prosody; stopped when dropped.
 struct Prosody {
@@ -27,7 +49,6 @@ struct Prosody {
 
 impl Prosody {
     async fn start(tls: &ServerTls) -> Result<Prosody, String> {
-        daemon::require_program(PROSODY, "prosody")?;
         let user = match daemon::require_root() {
             Ok(()) => Some(daemon::user_ids("prosody", "prosody")?),
             Err(_) => None,
@@ -89,20 +110,16 @@ impl Prosody {
 /// Starts a Prosody and compares certwatch with openssl on the port `port` picks.
 async fn compare(starttls: &str, port: fn(&Prosody) -> u16) {
     let chain = Chain::new();
-    let Some(server) = daemon::started("prosody", Prosody::start(&chain.server_tls()).await) else {
-        return;
-    };
+    let server = daemon::running(Prosody::start(&chain.server_tls()).await);
     let address = format!("127.0.0.1:{}", port(&server));
     openssl::assert_certwatch_matches_openssl(&address, starttls, &chain, &|| server.daemon.log())
         .await;
 }
 
-#[tokio::test]
-async fn prosody_c2s_starttls_chain_matches_openssl_s_client() {
+async fn c2s_starttls_chain_matches_openssl_s_client() {
     compare("xmpp", |p| p.c2s).await;
 }
 
-#[tokio::test]
-async fn prosody_s2s_starttls_chain_matches_openssl_s_client() {
+async fn s2s_starttls_chain_matches_openssl_s_client() {
     compare("xmpp_server", |p| p.s2s).await;
 }
