@@ -19,9 +19,10 @@ RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
 # The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
-# certwatch_probe_interval_seconds (the configured probe interval), sections 8
-# and 9 (legacy_only, chain_issue_info, cert_weakness_info) and
-# certwatch_cert_on_verified_path; and Prometheus' own `up` (CertwatchDown). Rules and
+# certwatch_probe_interval_seconds (the configured probe interval), section 7's
+# revocation families, sections 8 and 9 (legacy_only, chain_issue_info,
+# cert_weakness_info) and certwatch_cert_on_verified_path; and Prometheus' own `up`
+# (CertwatchDown). Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
 METRICS="certwatch_handshake_success certwatch_chain_verified certwatch_probe_success
@@ -34,6 +35,9 @@ certwatch_config_last_reload_successful certwatch_config_last_reload_success_tim
 certwatch_targets certwatch_probe_interval_seconds
 certwatch_legacy_only certwatch_chain_issue_info certwatch_cert_weakness_info
 certwatch_cert_on_verified_path
+certwatch_cert_revoked certwatch_ocsp_stapled certwatch_ocsp_next_update_timestamp_seconds
+certwatch_crl_next_update_timestamp_seconds certwatch_cert_must_staple
+certwatch_revocation_check_failure_info
 up"
 export METRICS
 

@@ -274,6 +274,7 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
             chain_cut: None,
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
+            revocation: None,
         }],
     }
 }

@@ -170,6 +170,9 @@ pub struct CertInfo {
     pub self_issued: bool,
     /// The basic constraints say CA.
     pub is_ca: bool,
+    /// The TLS feature extension (RFC 7633) asks for status_request: "must-staple", a
+    /// server presenting it must staple an OCSP response.
+    pub must_staple: bool,
 }
 
 /// The public key type and size.
@@ -263,7 +266,25 @@ fn describe(cert: &X509Certificate<'_>, not_before: i64, not_after: i64) -> Cert
         signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
         self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
         is_ca: cert.is_ca(),
+        must_staple: must_staple(cert),
     }
+}
+
+/// id-pe-tlsfeature (RFC 7633).
+const TLS_FEATURE: &str = "1.3.6.1.5.5.7.1.24";
+/// The TLS extension number of status_request.
+const STATUS_REQUEST: u32 = 5;
+
+/// Whether the TLS feature extension lists status_request. An extension that does not
+/// parse as a SEQUENCE OF INTEGER lists nothing.
+fn must_staple(cert: &X509Certificate<'_>) -> bool {
+    cert.extensions()
+        .iter()
+        .filter(|e| e.oid.to_id_string() == TLS_FEATURE)
+        .any(|e| {
+            <Vec<u32> as der::Decode>::from_der(e.value)
+                .is_ok_and(|features| features.contains(&STATUS_REQUEST))
+        })
 }
 
 fn common_name(name: &X509Name<'_>) -> Option<String> {

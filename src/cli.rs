@@ -91,6 +91,17 @@ pub struct CheckArgs {
     /// STARTTLS dialogue, the handshake and the phase times.
     #[arg(long, short)]
     pub verbose: bool,
+    /// OCSP: read a stapled response (stapled), also ask the responder when none is
+    /// stapled (fetch), or not at all (off).
+    #[arg(long, value_name = "MODE", default_value = "stapled")]
+    pub ocsp: crate::revocation::OcspMode,
+    /// CRL: fetch the certificate's CRL (fetch) or not (off).
+    #[arg(long, value_name = "MODE", default_value = "off")]
+    pub crl: crate::revocation::CrlMode,
+    /// Fetch OCSP responses and CRLs from loopback, private, link-local or unspecified
+    /// addresses too.
+    #[arg(long)]
+    pub allow_private_addresses: bool,
 }
 
 /// `--starttls`: one of the dialects, each listed with its protocol in `--help`.

@@ -19,7 +19,8 @@
 //!   [`probe::tls`], or [`probe::legacy`]'s second hello for a server only older TLS
 //!   reaches, then [`cert`] parses the chain, [`probe::verify`] judges it and
 //!   [`probe::hygiene`] lists its issues, giving a [`probe::outcome::ProbeOutcome`]);
-//!   certwatch's own serving certificate is [`web::self_cert`].
+//!   [`revocation`] then checks a verified chain by OCSP and CRL through its own
+//!   process-wide cache; certwatch's own serving certificate is [`web::self_cert`].
 //! - [`store`] keeps the latest observation per source, and the probe counters.
 //! - [`metrics`] prepares each entry's series once (the collector owns that cache) and
 //!   renders them at scrape time; [`http`] serves them within a memory budget and a
@@ -52,6 +53,7 @@ pub mod printable;
 pub mod probe;
 pub mod probe_gate;
 pub mod report;
+pub mod revocation;
 pub mod scheduler;
 pub mod severity;
 pub mod shared;

@@ -126,6 +126,12 @@ fn check(args: CheckArgs) -> ExitCode {
             client_cert_file: args.client_cert,
             client_key_file: args.client_key,
         }),
+        revocation: Some(certwatch::config::raw::RawRevocation {
+            ocsp: Some(args.ocsp),
+            depth: None,
+            crl: Some(args.crl),
+            allow_private_addresses: Some(args.allow_private_addresses),
+        }),
         ..RawSettings::default()
     };
     let spec = match certwatch::config::one_off_target(args.address, args.server_name, settings) {

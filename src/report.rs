@@ -215,6 +215,17 @@ fn address_text(
             let _ = writeln!(out, "Verified:     no, {why}");
         }
     }
+    if let Some(revocation) = &address.revocation {
+        let stapled = match revocation.stapled {
+            Some(true) => "OCSP response stapled",
+            Some(false) => "no OCSP response stapled",
+            None => "OCSP off",
+        };
+        let _ = writeln!(out, "Revocation:   {stapled}");
+        for check in &revocation.checks {
+            let _ = writeln!(out, "  {}", Printable(&check.describe()));
+        }
+    }
     if let Some(Limit {
         holder: Holder::TrustAnchor,
         not_after,
@@ -330,8 +341,9 @@ pub fn json(
 
 /// The version of the `check --json` document. It grows when a key is added and
 /// changes when one is removed or changes meaning; 1 is the first versioned document
-/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`).
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+/// (it added `schema_version`, `checked_at`, `thresholds` and `not_before_unix`); 2
+/// added each address's `revocation`.
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 fn thresholds_json(thresholds: Thresholds) -> Value {
     let duration = |d: std::time::Duration| {
@@ -476,6 +488,7 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
         "chain_issues": address.chain_issues.iter().map(|i| i.as_label()).collect::<Vec<_>>(),
         "chain_cut": address.chain_cut.as_ref().map(|c| json!({ "kept": c.kept, "detail": c.detail })),
         "chain": chain,
+        "revocation": address.revocation.as_ref().map(|r| r.to_json()),
     })
 }
 

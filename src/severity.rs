@@ -348,6 +348,7 @@ pub(crate) mod fixtures {
                 signature_algorithm: "ecdsa-with-SHA256".into(),
                 self_issued: false,
                 is_ca: false,
+                must_staple: false,
             }),
         })
     }
@@ -403,6 +404,7 @@ pub(crate) mod fixtures {
             chain_cut: None,
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
+            revocation: None,
         }
     }
 }

@@ -189,7 +189,7 @@ async fn usage_errors_are_unknown_on_stdout_in_the_plugins_format_or_as_json() {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
         assert_eq!(doc["status"], "UNKNOWN", "{args:?}");
         assert_eq!(doc["exit_code"], 3);
-        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["schema_version"], 2);
         assert!(
             doc["error"].as_str().is_some_and(|e| !e.is_empty()),
             "{doc}"
@@ -269,7 +269,7 @@ async fn the_json_document_names_its_schema_time_thresholds_and_not_before() {
     let before = support::now_unix() as i64;
     let (out, leaf) = check_server(Validity::days(90), &["--json", "--warn", "36h"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let at = doc["checked_at_unix"].as_i64().expect("checked_at_unix");
     assert!(
         at >= before && at <= support::now_unix() as i64 + 1,

@@ -234,6 +234,7 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             chain_cut: None,
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
+            revocation: None,
         }],
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))

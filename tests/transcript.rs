@@ -1,6 +1,8 @@
 //! Probe transcripts (contract section 11): SMTP's dialogue, the bounds a hostile
-//! banner meets, and the real binary's `GET /probe?debug=true` and
-//! `check --verbose`, with a client key and a basic-auth password that never appear.
+//! banner meets, the revocation result and where it came from, and the real binary's
+//! `GET /probe?debug=true` and `check --verbose`, with a client key and a basic-auth
+//! password that never appear. (Revocation answers from real responders, CRLs and
+//! staples are in `tests/interop/revocation.rs`.)
 
 mod support;
 
@@ -13,8 +15,8 @@ use certwatch::metrics::names::*;
 use certwatch::probe::transcript::{MAX_LINES, MAX_LINE_BYTES};
 use support::exporter::Exporter;
 use support::line_server::{LineScript, LineServer};
-use support::pki::{Ca, Leaf, Validity};
-use support::tls_server::{ClientAuth, ServerSpec};
+use support::pki::{Ca, Leaf, Revocable, Validity};
+use support::tls_server::{ClientAuth, ServerSpec, TlsServer};
 use support::transcript::{dialogue, line_after_time};
 use support::{Harness, Scrape};
 
@@ -392,4 +394,92 @@ async fn check_verbose_prints_the_same_transcript_after_the_report_and_no_key() 
         .collect();
     assert_eq!(dialogue(&lines.join("\n")).len(), 6, "{lines:#?}");
     assert_no_secret(&String::from_utf8_lossy(&json.stdout), &setup);
+}
+
+/// The transcript says what revocation checked, the answer of each source and where
+/// it came from: here a responder and a distribution point on 127.0.0.1, refused
+/// without a fetch, and with the default settings a leaf with no staple.
+#[tokio::test]
+async fn the_transcript_shows_each_revocation_check_and_where_its_answer_came_from() {
+    let root = Ca::root("transcript revocation root");
+    let intermediate = root.intermediate("transcript revocation CA", Validity::days(365));
+    let leaf = intermediate.leaf_with(
+        &["localhost"],
+        Validity::days(60),
+        &Revocable {
+            ocsp_url: Some("http://127.0.0.1:9/ocsp".into()),
+            crl_url: Some("http://127.0.0.1:9/ca.crl".into()),
+            must_staple: false,
+        },
+    );
+    let server = TlsServer::start(ServerSpec::new(leaf.chain(&[&intermediate]), leaf.key())).await;
+    let h = Harness::new();
+    h.write("root.pem", &root.pem);
+    let yaml = |revocation: &str| {
+        format!(
+            "targets:\n  - address: \"{}\"\n    name: t\n    server_name: localhost\n    timeout: 5s\n    trust: none\n    tls:\n      ca_file: root.pem\n    revocation: {revocation}\n",
+            server.address()
+        )
+    };
+
+    let (outcome, text) = h
+        .transcript(&yaml("{ocsp: fetch, crl: fetch, depth: chain}"))
+        .await;
+    assert!(
+        text.contains("\nrevocation:   ocsp fetch, depth chain, crl fetch\n"),
+        "{text}"
+    );
+    let found: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  revocation:  "))
+        .collect();
+    assert_eq!(found.len(), 4, "{text}");
+    assert_eq!(
+        found[0], "the handshake carried no stapled OCSP response",
+        "{text}"
+    );
+    // The leaf names the URLs; the intermediate names none, so it is not checked.
+    assert!(
+        found[1].starts_with("depth 0, ocsp: no answer, refused_address: ")
+            && found[1].contains("; tried http://127.0.0.1:9/ocsp at "),
+        "{text}"
+    );
+    assert!(
+        found[2].starts_with("depth 0, crl: no answer, refused_address: ")
+            && found[2].contains("; tried http://127.0.0.1:9/ca.crl at "),
+        "{text}"
+    );
+    assert!(
+        found[3].starts_with("2 check(s) in ") && found[3].ends_with("ms"),
+        "{text}"
+    );
+    // Refused: no answer either way, so the chain still verifies.
+    assert!(
+        text.contains("  verdict:     verified for localhost"),
+        "{text}"
+    );
+    assert!(outcome.addresses[0].verified(), "{text}");
+
+    // The defaults read a staple and fetch nothing: with no staple, nothing is known.
+    let (_, text) = h.transcript(&yaml("{}")).await;
+    assert!(
+        text.contains("\nrevocation:   ocsp stapled, depth leaf, crl off\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  revocation:  the handshake carried no stapled OCSP response\n  revocation:  no certificate checked: no staple to read and nothing to fetch (ocsp stapled, depth leaf, crl off)\n"),
+        "{text}"
+    );
+
+    // Off: said so, and nothing else.
+    let (_, text) = h.transcript(&yaml("{ocsp: off}")).await;
+    let found: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  revocation:  "))
+        .collect();
+    assert_eq!(
+        found,
+        ["not checked (ocsp off, depth leaf, crl off)"],
+        "{text}"
+    );
 }

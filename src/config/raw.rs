@@ -73,6 +73,45 @@ pub struct RawSettings {
     pub sni: Option<bool>,
     /// Whether to send the legacy second hello.
     pub legacy: Option<Legacy>,
+    /// OCSP and CRL checking.
+    pub revocation: Option<RawRevocation>,
+}
+
+/// `revocation:`, each setting inherited on its own.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRevocation {
+    /// `stapled`, `fetch` or `off`.
+    pub ocsp: Option<crate::revocation::OcspMode>,
+    /// `leaf` or `chain`.
+    pub depth: Option<crate::revocation::Depth>,
+    /// `off` or `fetch`.
+    pub crl: Option<crate::revocation::CrlMode>,
+    /// Fetch from loopback, private, link-local or unspecified addresses too.
+    pub allow_private_addresses: Option<bool>,
+}
+
+impl RawRevocation {
+    fn or(self, fallback: RawRevocation) -> RawRevocation {
+        RawRevocation {
+            ocsp: self.ocsp.or(fallback.ocsp),
+            depth: self.depth.or(fallback.depth),
+            crl: self.crl.or(fallback.crl),
+            allow_private_addresses: self
+                .allow_private_addresses
+                .or(fallback.allow_private_addresses),
+        }
+    }
+
+    /// The settings, with the built-in defaults for what is unset.
+    pub fn resolve(self) -> crate::revocation::Settings {
+        crate::revocation::Settings {
+            ocsp: self.ocsp.unwrap_or_default(),
+            depth: self.depth.unwrap_or_default(),
+            crl: self.crl.unwrap_or_default(),
+            allow_private_addresses: self.allow_private_addresses.unwrap_or(false),
+        }
+    }
 }
 
 /// TLS files.
@@ -136,6 +175,8 @@ pub struct RawTarget {
     pub sni: Option<bool>,
     /// Whether to send the legacy second hello.
     pub legacy: Option<Legacy>,
+    /// OCSP and CRL checking.
+    pub revocation: Option<RawRevocation>,
 }
 
 impl RawTarget {
@@ -153,6 +194,7 @@ impl RawTarget {
             key_type: self.key_type,
             sni: self.sni,
             legacy: self.legacy,
+            revocation: self.revocation,
         }
     }
 }
@@ -175,6 +217,10 @@ impl RawSettings {
             key_type: self.key_type.or(fallback.key_type),
             sni: self.sni.or(fallback.sni),
             legacy: self.legacy.or(fallback.legacy),
+            revocation: match (self.revocation, fallback.revocation) {
+                (Some(own), Some(inherited)) => Some(own.or(inherited)),
+                (own, inherited) => own.or(inherited),
+            },
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct TargetSpec {
     /// Whether the legacy second hello is sent when the modern handshake fails on the
     /// version or finds nothing in common.
     pub legacy: Legacy,
+    /// OCSP and CRL checking.
+    pub revocation: crate::revocation::Settings,
 }
 
 impl TargetSpec {
@@ -91,6 +93,7 @@ impl TargetSpec {
             && self.key_type == other.key_type
             && self.sni == other.sni
             && self.legacy == other.legacy
+            && self.revocation == other.revocation
     }
 }
 
@@ -850,6 +853,7 @@ fn spec(
         key_type: settings.key_type.unwrap_or(KeyType::Any),
         sni: settings.sni.unwrap_or(true),
         legacy: settings.legacy.unwrap_or(Legacy::On),
+        revocation: settings.revocation.unwrap_or_default().resolve(),
     })
 }
 

@@ -45,6 +45,8 @@ struct Row {
     tls: Option<Box<str>>,
     certs: Box<[Cert]>,
     facts: Facts,
+    /// Each certificate checked by each revocation source.
+    revocation: Box<[RevocationSample]>,
 }
 
 /// The plain values of a row: copied whole into each scrape's [`Frame`].
@@ -68,6 +70,8 @@ struct Facts {
     legacy_only: Option<bool>,
     /// The chain issues, one bit per [`ChainIssue::ALL`] entry.
     chain_issues: u8,
+    /// Whether the handshake carried a stapled OCSP response, when OCSP is on.
+    ocsp_stapled: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -83,6 +87,40 @@ struct Cert {
     weaknesses: u8,
     /// Whether it is on the verified path; `None` when the chain does not verify.
     on_path: Option<bool>,
+    must_staple: Option<bool>,
+}
+
+/// One certificate checked by one revocation source: plain values, copied whole into
+/// each scrape's [`Frame`].
+#[derive(Debug, Clone, Copy)]
+struct RevocationSample {
+    /// `depth="N"`.
+    depth: &'static str,
+    source: crate::revocation::Source,
+    result: Result<(bool, Option<i64>), crate::revocation::Reason>,
+}
+
+impl RevocationSample {
+    fn new(check: &crate::revocation::Check) -> Option<Self> {
+        Some(Self {
+            depth: DEPTH_LABELS.get(check.depth)?,
+            source: check.source,
+            result: match &check.result {
+                Ok(status) => Ok((status.revoked.is_some(), status.next_update)),
+                Err(failure) => Err(failure.reason),
+            },
+        })
+    }
+
+    /// `source="…"`.
+    fn source_label(&self) -> &'static str {
+        use crate::revocation::Source;
+        match self.source {
+            Source::OcspStapled => "source=\"ocsp_stapled\"",
+            Source::Ocsp => "source=\"ocsp\"",
+            Source::Crl => "source=\"crl\"",
+        }
+    }
 }
 
 /// `depth="N"` for the depths a chain can have.
@@ -255,6 +293,12 @@ impl Row {
             }
             Some(Verdict::Failed { reason, .. }) => (Some(false), Some(reason.as_label()), None),
         };
+        let revocation = address
+            .revocation
+            .iter()
+            .flat_map(|r| &r.checks)
+            .filter_map(RevocationSample::new)
+            .collect();
         let failure = address.handshake.as_ref().err().map(|f| f.kind);
         let legacy_only = match failure {
             None | Some(FailureKind::Handshake(_)) => Some(address.legacy_only()),
@@ -284,12 +328,14 @@ impl Row {
                 .chain_issues
                 .iter()
                 .fold(0, |bits, issue| bits | issue_bit(*issue)),
+            ocsp_stapled: address.revocation.as_ref().and_then(|r| r.stapled),
         };
         Self {
             labels: labels.into_boxed_str(),
             tls,
             certs,
             facts,
+            revocation,
         }
     }
 }
@@ -304,6 +350,7 @@ impl Cert {
             not_after: parsed.map(|c| c.not_after),
             weaknesses: 0,
             on_path: None,
+            must_staple: parsed.map(|c| c.must_staple),
         }
     }
 }
@@ -434,6 +481,7 @@ pub struct Frame {
     text: String,
     certs: Vec<CertView>,
     rows: Vec<RowSpans>,
+    revocation: Vec<RevocationSample>,
 }
 
 /// Where a row's parts are in its [`Frame`].
@@ -443,6 +491,7 @@ struct RowSpans {
     tls: Option<std::ops::Range<usize>>,
     certs: std::ops::Range<usize>,
     facts: Facts,
+    revocation: std::ops::Range<usize>,
 }
 
 /// A row as one family's pass reads it.
@@ -451,6 +500,7 @@ struct View<'a> {
     tls: Option<&'a str>,
     certs: &'a [CertView],
     facts: &'a Facts,
+    revocation: &'a [RevocationSample],
 }
 
 impl std::ops::Deref for View<'_> {
@@ -470,6 +520,7 @@ struct CertView {
     not_after: Option<i64>,
     weaknesses: u8,
     on_path: Option<bool>,
+    must_staple: Option<bool>,
 }
 
 /// The sizes of a frame's buffers.
@@ -478,6 +529,7 @@ struct Sizes {
     rows: usize,
     text: usize,
     certs: usize,
+    revocation: usize,
 }
 
 impl Sizes {
@@ -489,6 +541,7 @@ impl Sizes {
                 rows: s.rows + 1,
                 text: s.text + row.labels.len() + row.tls.as_deref().map_or(0, str::len),
                 certs: s.certs + row.certs.len(),
+                revocation: s.revocation + row.revocation.len(),
             })
     }
 
@@ -496,6 +549,7 @@ impl Sizes {
         self.text
             + self.certs * std::mem::size_of::<CertView>()
             + self.rows * std::mem::size_of::<RowSpans>()
+            + self.revocation * std::mem::size_of::<RevocationSample>()
     }
 }
 
@@ -512,6 +566,7 @@ impl Frame {
             text: String::with_capacity(sizes.text),
             certs: Vec::with_capacity(sizes.certs),
             rows: Vec::with_capacity(sizes.rows),
+            revocation: Vec::with_capacity(sizes.revocation),
         };
         for row in prepared.iter().flat_map(|p| p.rows.iter()) {
             let labels = frame.push_text(&row.labels);
@@ -524,12 +579,16 @@ impl Frame {
                 not_after: c.not_after,
                 weaknesses: c.weaknesses,
                 on_path: c.on_path,
+                must_staple: c.must_staple,
             }));
+            let first_check = frame.revocation.len();
+            frame.revocation.extend_from_slice(&row.revocation);
             frame.rows.push(RowSpans {
                 labels,
                 tls,
                 certs: first_cert..frame.certs.len(),
                 facts: row.facts,
+                revocation: first_check..frame.revocation.len(),
             });
         }
         frame
@@ -541,6 +600,7 @@ impl Frame {
             rows: self.rows.capacity(),
             text: self.text.capacity(),
             certs: self.certs.capacity(),
+            revocation: self.revocation.capacity(),
         }
         .bytes()
     }
@@ -557,6 +617,7 @@ impl Frame {
             tls: row.tls.clone().map(|t| &self.text[t]),
             certs: &self.certs[row.certs.clone()],
             facts: &row.facts,
+            revocation: &self.revocation[row.revocation.clone()],
         }
     }
 }
@@ -683,6 +744,49 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
             }
         }
     }),
+    // Revocation (CONTRACT section 7).
+    (CERT_REVOKED, "gauge", "1 if the certificate at depth is revoked, 0 if the source says it is not; absent when unknown.", |r, _, f| {
+        for check in r.revocation {
+            if let Ok((revoked, _)) = check.result {
+                f.sample(r.labels, &[check.depth, check.source_label()], flag(revoked));
+            }
+        }
+    }),
+    (OCSP_STAPLED, "gauge", "1 if the handshake carried a stapled OCSP response, 0 if not.", |r, _, f| {
+        if let Some(stapled) = r.ocsp_stapled {
+            f.sample(r.labels, &[], flag(stapled));
+        }
+    }),
+    (OCSP_NEXT_UPDATE, "gauge", "nextUpdate of the OCSP response about the certificate at depth, Unix seconds.", |r, _, f| {
+        for check in r.revocation {
+            if let (crate::revocation::Source::Ocsp | crate::revocation::Source::OcspStapled, Ok((_, Some(next)))) = (check.source, check.result) {
+                f.sample(r.labels, &[check.depth, check.source_label()], Value::Int(next));
+            }
+        }
+    }),
+    (CRL_NEXT_UPDATE, "gauge", "nextUpdate of the CRL the certificate at depth was looked up in, Unix seconds.", |r, _, f| {
+        for check in r.revocation {
+            if let (crate::revocation::Source::Crl, Ok((_, Some(next)))) = (check.source, check.result) {
+                f.sample(r.labels, &[check.depth], Value::Int(next));
+            }
+        }
+    }),
+    (CERT_MUST_STAPLE, "gauge", "1 if the certificate at depth requires a stapled OCSP response (TLS feature status_request), 0 if not.", |r, _, f| {
+        for cert in r.certs {
+            if let Some(must) = cert.must_staple {
+                f.sample(r.labels, &[cert.depth], flag(must));
+            }
+        }
+    }),
+    (REVOCATION_CHECK_FAILURE_INFO, "gauge", "1, with the source and reason, when a revocation source gave no answer about the certificate at depth.", |r, _, f| {
+        for check in r.revocation {
+            if let Err(reason) = check.result {
+                let mut pair = String::new();
+                push_label(&mut pair, LABEL_REASON, reason.as_label());
+                f.sample(r.labels, &[check.depth, check.source_label(), &pair], Value::Int(1));
+            }
+        }
+    }),
 ];
 
 /// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
@@ -792,6 +896,7 @@ mod tests {
             chain_cut: None,
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
+            revocation: None,
         }
     }
 

@@ -80,3 +80,18 @@ pub const CERT_ON_VERIFIED_PATH: &str = "certwatch_cert_on_verified_path";
 pub const LABEL_ISSUE: &str = "issue";
 /// A certificate weakness.
 pub const LABEL_WEAKNESS: &str = "weakness";
+
+/// 1 revoked, 0 known not revoked, per depth and source; absent when unknown.
+pub const CERT_REVOKED: &str = "certwatch_cert_revoked";
+/// 1 when the handshake carried a stapled OCSP response, 0 when not.
+pub const OCSP_STAPLED: &str = "certwatch_ocsp_stapled";
+/// The `nextUpdate` of the OCSP response used, per depth and source.
+pub const OCSP_NEXT_UPDATE: &str = "certwatch_ocsp_next_update_timestamp_seconds";
+/// The `nextUpdate` of the CRL used, per depth.
+pub const CRL_NEXT_UPDATE: &str = "certwatch_crl_next_update_timestamp_seconds";
+/// 1 when the certificate asks for a stapled OCSP response (must-staple).
+pub const CERT_MUST_STAPLE: &str = "certwatch_cert_must_staple";
+/// 1 with `depth`, `source` and `reason` when a revocation source gave no answer.
+pub const REVOCATION_CHECK_FAILURE_INFO: &str = "certwatch_revocation_check_failure_info";
+/// Where a revocation answer came from: `ocsp_stapled`, `ocsp` or `crl`.
+pub const LABEL_SOURCE: &str = "source";

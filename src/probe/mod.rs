@@ -88,6 +88,7 @@ fn unresolved(failure: Failure, took: Duration) -> AddressOutcome {
         chain_cut: None,
         chain_issues: Vec::new(),
         weaknesses: Vec::new(),
+        revocation: None,
     }
 }
 
@@ -184,6 +185,7 @@ async fn probe_address(
     let mut chain_der = Vec::new();
     let mut cut = None;
     let mut calls_for_legacy = false;
+    let mut staple = None;
     let handshake = async {
         let stream = open(spec, ip, deadline, &mut phases).await?;
         let shake = timed(
@@ -202,6 +204,7 @@ async fn probe_address(
         chain_der = shake.chain;
         cut = shake.cut;
         calls_for_legacy = shake.calls_for_legacy;
+        staple = shake.ocsp_response;
         shake.result
     }
     .await;
@@ -228,15 +231,20 @@ async fn probe_address(
         .iter()
         .map(|der| ParsedCert::shared(der))
         .collect();
-    let verdict = (!chain_der.is_empty()).then(|| {
-        verify::verify_chain(
+    let (verdict, links) = if chain_der.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (verdict, links) = verify::verify_chain_links(
             &chain_der,
             &chain,
             spec.server_name.server_name(),
             &setup.trust,
             UnixTime::now(),
-        )
-    });
+        );
+        (Some(verdict), links)
+    };
+    // Hygiene judges the chain as presented and the path that verified it, before a
+    // revocation turns the verdict into a failure: a revoked chain's issues stay.
     let chain_issues = hygiene::chain_issues(
         &chain_der,
         &chain,
@@ -249,6 +257,35 @@ async fn probe_address(
         kept: chain.len(),
         detail: limit.to_string(),
     });
+    let mut verdict = verdict;
+    let revocation = if spec.revocation.enabled() && !chain_der.is_empty() {
+        let revocation_started = Instant::now();
+        let mut revocation = crate::revocation::check(
+            &spec.revocation,
+            &links,
+            staple.as_deref(),
+            deadline,
+            SystemTime::now(),
+        )
+        .await;
+        if legacy_params.is_some() {
+            // The legacy hello asks for no staple: whether the server staples is unknown.
+            revocation.stapled = None;
+        }
+        if let Some(failed) = revoked_verdict(&revocation, &chain) {
+            verdict = Some(failed);
+        }
+        transcript::note(transcript::Topic::Revocation, || {
+            format!(
+                "{} check(s) in {:.1}ms",
+                revocation.checks.len(),
+                revocation_started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
+        Some(revocation)
+    } else {
+        None
+    };
     AddressOutcome {
         ip: Some(ip),
         finished_at: SystemTime::now(),
@@ -261,7 +298,33 @@ async fn probe_address(
         chain_cut,
         chain_issues,
         weaknesses,
+        revocation,
     }
+}
+
+/// The verdict for a chain with a revoked certificate, naming it and the source.
+fn revoked_verdict(
+    revocation: &crate::revocation::Revocation,
+    chain: &[Arc<ParsedCert>],
+) -> Option<outcome::Verdict> {
+    let (check, revoked) = revocation.first_revoked()?;
+    let who = chain
+        .get(check.depth)
+        .and_then(|c| c.info.as_ref().ok())
+        .map_or_else(String::new, |c| format!(" ({})", c.subject));
+    let reason = revoked
+        .reason_code
+        .map(|code| format!(", reason {}", crate::revocation::reason_name(code)))
+        .unwrap_or_default();
+    Some(outcome::Verdict::Failed {
+        reason: outcome::VerifyReason::Revoked,
+        detail: format!(
+            "the certificate at depth {}{who} was revoked at {}{reason} (source {})",
+            check.depth,
+            crate::cert::rfc3339(revoked.at),
+            check.source
+        ),
+    })
 }
 
 fn starttls_context(spec: &TargetSpec) -> starttls::Context<'_> {

@@ -321,7 +321,8 @@ pub struct AddressOutcome {
     pub handshake: Result<TlsParams, Failure>,
     /// The certificates presented, in order (captured even when the handshake failed later).
     pub chain: Vec<Arc<ParsedCert>>,
-    /// The verdict on the chain; `None` when no chain was presented.
+    /// The verdict on the chain; `None` when no chain was presented. A certificate
+    /// that revocation found revoked makes it `Failed` with [`VerifyReason::Revoked`].
     pub verdict: Option<Verdict>,
     /// What the server chose in answer to the legacy second hello, when the modern
     /// handshake failed and the legacy hello read the chain (`certwatch_legacy_only`).
@@ -333,6 +334,9 @@ pub struct AddressOutcome {
     pub chain_issues: Vec<ChainIssue>,
     /// What is weak in each presented certificate: (depth, weakness), sorted.
     pub weaknesses: Vec<(usize, Weakness)>,
+    /// Revocation: the staple, and each certificate checked by OCSP or CRL; `None` when
+    /// the target checks nothing (`ocsp: off`, `crl: off`) or no chain was presented.
+    pub revocation: Option<crate::revocation::Revocation>,
 }
 
 /// A presented chain cut at certwatch's bound (`probe::legacy::MAX_CERTIFICATES`

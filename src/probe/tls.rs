@@ -236,6 +236,8 @@ struct Observed {
     cut: Option<ChainLimit>,
     /// Whether the server asked for a client certificate.
     client_auth_requested: bool,
+    /// The OCSP response stapled to the leaf, when the server sent one.
+    ocsp_response: Option<Vec<u8>>,
 }
 
 tokio::task_local! {
@@ -258,7 +260,7 @@ impl ServerCertVerifier for ChainCapture {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         // Outside a probe's handshake there is nothing to record.
@@ -272,6 +274,9 @@ impl ServerCertVerifier for ChainCapture {
                 .map(|c| (*c).clone().into_owned())
                 .collect();
             observed.cut = cut;
+            // rustls bounds the handshake message that carries it; revocation judges
+            // its size and content.
+            observed.ocsp_response = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec());
         });
         Ok(ServerCertVerified::assertion())
     }
@@ -357,6 +362,8 @@ pub struct Handshake {
     /// a close or reset before any certificate arrived (an old server that drops a
     /// hello it does not understand).
     pub calls_for_legacy: bool,
+    /// The OCSP response the server stapled, when it sent one.
+    pub ocsp_response: Option<Vec<u8>>,
 }
 
 /// Runs a TLS handshake over `io` with SNI `name` (sent unless `sni` is false),
@@ -412,9 +419,13 @@ where
                 }
                 Err(timeout) => Err(timeout),
             };
-            let (chain, cut) = HANDSHAKE.with(|o| {
+            let (chain, cut, ocsp_response) = HANDSHAKE.with(|o| {
                 let mut o = o.borrow_mut();
-                (std::mem::take(&mut o.chain), o.cut.take())
+                (
+                    std::mem::take(&mut o.chain),
+                    o.cut.take(),
+                    o.ocsp_response.take(),
+                )
             });
             // Say what happened to the certificate, never a bare "no certificate".
             let result = match result {
@@ -443,6 +454,7 @@ where
                 chain,
                 cut,
                 result,
+                ocsp_response,
             }
         })
         .await

@@ -518,6 +518,7 @@ fn header(out: &mut String, spec: &TargetSpec) {
         "resolve:      {}, ip_family {}",
         spec.resolve, spec.ip_family
     );
+    let _ = writeln!(out, "revocation:   {}", spec.revocation);
     let _ = writeln!(
         out,
         "timeout:      {}",
@@ -642,7 +643,7 @@ fn address_summary(
         None => "no certificate arrived (see the result below)".to_owned(),
     };
     let _ = writeln!(out, "  verdict:     {verdict}");
-    findings(out, "revocation:", revocation_findings(address, log));
+    findings(out, "revocation:", revocation_findings(spec, address, log));
     findings(out, "hygiene:", hygiene_findings(address, log));
     let phases: Vec<String> = Phase::ALL
         .iter()
@@ -667,10 +668,46 @@ fn address_summary(
     let _ = writeln!(out, "  result:      {result}");
 }
 
-/// The revocation findings of `address`: the notes recorded under
-/// [`Topic::Revocation`]. The place where findings the outcome carries are added.
-fn revocation_findings(_address: &AddressOutcome, log: Option<&Log>) -> Vec<String> {
-    topic_notes(log, Topic::Revocation)
+/// The revocation findings of `address`: whether the handshake carried a staple, then
+/// each certificate checked by each source, with its answer and where the answer came
+/// from (the staple, or the URL, when it was fetched and whether from the cache), then
+/// the notes recorded under [`Topic::Revocation`].
+fn revocation_findings(
+    spec: &TargetSpec,
+    address: &AddressOutcome,
+    log: Option<&Log>,
+) -> Vec<String> {
+    let printable = |s: &str| crate::printable::printable(s).into_owned();
+    let mut found = Vec::new();
+    if let Some(revocation) = &address.revocation {
+        found.push(
+            match revocation.stapled {
+                Some(true) => "the handshake carried a stapled OCSP response",
+                Some(false) => "the handshake carried no stapled OCSP response",
+                None if address.legacy.is_some() => {
+                    "no staple asked for: the legacy hello does not ask for one"
+                }
+                None => "no staple looked for (ocsp off)",
+            }
+            .to_owned(),
+        );
+        if revocation.checks.is_empty() {
+            let verified = matches!(address.verdict, Some(Verdict::Verified { .. }));
+            found.push(if verified {
+                format!(
+                    "no certificate checked: no staple to read and nothing to fetch ({})",
+                    spec.revocation
+                )
+            } else {
+                "no certificate checked: only a chain that verifies is checked".to_owned()
+            });
+        }
+        found.extend(revocation.checks.iter().map(|c| printable(&c.describe())));
+    } else if !spec.revocation.enabled() && !address.chain.is_empty() {
+        found.push(format!("not checked ({})", spec.revocation));
+    }
+    found.extend(topic_notes(log, Topic::Revocation));
+    found
 }
 
 /// The chain and key hygiene findings of `address`: the notes recorded under

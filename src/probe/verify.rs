@@ -12,6 +12,7 @@ use webpki::{EndEntityCert, KeyUsage};
 
 use super::outcome::{Verdict, VerifyReason};
 use crate::cert::ParsedCert;
+use crate::revocation::{Issuer, Link};
 pub use crate::trust::TrustStore;
 
 /// Verifies `chain` (leaf first, as presented) for `name` at `now`.
@@ -25,15 +26,33 @@ pub fn verify_chain(
     trust: &TrustStore,
     now: UnixTime,
 ) -> Verdict {
+    verify_chain_links(chain, parsed, name, trust, now).0
+}
+
+/// [`verify_chain`], and for a chain that verifies, each certificate of the verified
+/// path below the trust anchor with its issuer, for revocation checking.
+pub fn verify_chain_links(
+    chain: &[CertificateDer<'_>],
+    parsed: &[Arc<ParsedCert>],
+    name: &ServerName<'_>,
+    trust: &TrustStore,
+    now: UnixTime,
+) -> (Verdict, Vec<Link>) {
+    let no_links = |verdict| (verdict, Vec::new());
     let Some((leaf_der, intermediates)) = chain.split_first() else {
-        return failed(
+        return no_links(failed(
             VerifyReason::Other,
             "the server presented no certificate".into(),
-        );
+        ));
     };
     let leaf = match EndEntityCert::try_from(leaf_der) {
         Ok(leaf) => leaf,
-        Err(e) => return failed(reason_for(&e, parsed), format!("leaf certificate: {e}")),
+        Err(e) => {
+            return no_links(failed(
+                reason_for(&e, parsed),
+                format!("leaf certificate: {e}"),
+            ))
+        }
     };
     let algorithms = crate::trust::provider()
         .signature_verification_algorithms
@@ -48,10 +67,10 @@ pub fn verify_chain(
         None,
     ) {
         Ok(path) => path,
-        Err(e) => return failed(reason_for(&e, parsed), explain(&e, parsed)),
+        Err(e) => return no_links(failed(reason_for(&e, parsed), explain(&e, parsed))),
     };
     if let Err(e) = leaf.verify_is_valid_for_subject_name(name) {
-        return failed(VerifyReason::NameMismatch, explain(&e, parsed));
+        return no_links(failed(VerifyReason::NameMismatch, explain(&e, parsed)));
     }
 
     // Map the path back to the presented certificates to read their parsed facts.
@@ -69,7 +88,7 @@ pub fn verify_chain(
         .filter_map(|i| parsed.get(*i)?.info.as_ref().ok())
         .find(|c| c.key.is_weak())
     {
-        return failed(
+        return no_links(failed(
             VerifyReason::WeakKey,
             format!(
                 "{} key of {} bits in {}",
@@ -77,11 +96,14 @@ pub fn verify_chain(
                 weak.key.bits.unwrap_or(0),
                 weak.subject
             ),
-        );
+        ));
     }
+    // Revocation checks the path below the anchor: a presented copy of the anchor,
+    // added to the path next, is not checked (nothing can revoke a trust anchor).
+    let anchor = path.anchor();
+    let links = links(chain, &in_path, anchor);
     // A presented self-signed copy of the anchor is the anchor: on the path. A
     // cross-signed copy (same subject and key, another issuer) is not.
-    let anchor = path.anchor();
     for (i, der) in intermediates.iter().enumerate() {
         let self_issued = parsed
             .get(i + 1)
@@ -103,15 +125,57 @@ pub fn verify_chain(
         .chain(anchor_not_after)
         .min();
     match path_not_after {
-        Some(path_not_after) => Verdict::Verified {
-            path_not_after,
-            path: in_path,
-        },
-        None => failed(
+        Some(path_not_after) => (
+            Verdict::Verified {
+                path_not_after,
+                path: in_path,
+            },
+            links,
+        ),
+        None => no_links(failed(
             VerifyReason::Other,
             "the verified path has no readable validity dates".into(),
-        ),
+        )),
     }
+}
+
+/// Each certificate of the path (by presented position, leaf first) with its issuer:
+/// the next certificate of the path, or the trust anchor.
+fn links(
+    chain: &[CertificateDer<'_>],
+    in_path: &[usize],
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Vec<Link> {
+    use x509_parser::prelude::FromDer;
+    let issuer_of = |position: Option<&usize>| -> Option<Issuer> {
+        match position {
+            Some(i) => {
+                let der = chain.get(*i)?;
+                let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+                Some(Issuer {
+                    name: cert.tbs_certificate.subject.as_raw().to_vec(),
+                    spki: cert.public_key().raw.to_vec(),
+                    cert: Some(der.clone().into_owned()),
+                })
+            }
+            None => Some(Issuer {
+                name: crate::revocation::tlv(0x30, anchor.subject.as_ref()),
+                spki: crate::revocation::tlv(0x30, anchor.subject_public_key_info.as_ref()),
+                cert: None,
+            }),
+        }
+    };
+    in_path
+        .iter()
+        .enumerate()
+        .map_while(|(k, depth)| {
+            Some(Link {
+                depth: *depth,
+                cert: chain.get(*depth)?.clone().into_owned(),
+                issuer: issuer_of(in_path.get(k + 1))?,
+            })
+        })
+        .collect()
 }
 
 fn failed(reason: VerifyReason, detail: String) -> Verdict {

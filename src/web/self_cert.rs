@@ -98,6 +98,7 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
             legacy: None,
             chain_cut: None,
             chain_issues: Vec::new(),
+            revocation: None,
         }],
     }
 }

@@ -19,6 +19,7 @@ mod nginx_edges;
 mod postfix;
 mod postgres;
 mod prosody;
+mod revocation;
 mod slapd;
 mod vsftpd;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         postfix::trials,
         postgres::trials,
         prosody::trials,
+        revocation::trials,
         slapd::trials,
         vsftpd::trials,
     ] {

@@ -897,6 +897,13 @@ async fn check_case(case: &Case, scrape: &Scrape, dir: &Path, conf: &Path) -> Re
             "legacy_only {legacy}, handshake_success {handshake}"
         ));
     }
+    // The legacy hello asks for no staple: whether the server staples is not known,
+    // so no `ocsp_stapled` (nor an OcspStapleMissing page). This nginx staples nothing.
+    let stapled = scrape.find(OCSP_STAPLED, &t);
+    let want: &[f64] = if case.legacy_only { &[] } else { &[0.0] };
+    if stapled.iter().map(|(_, v)| *v).collect::<Vec<_>>() != want {
+        return Err(format!("ocsp_stapled {stapled:?}, want {want:?}"));
+    }
     let verified = scrape.value(CHAIN_VERIFIED, &t);
     if verified != f64::from(u8::from(case.verified)) {
         return Err(format!("chain_verified {verified}, want {}", case.verified));
