@@ -19,10 +19,11 @@ RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
 # The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
-# certwatch_probe_interval_seconds (the configured probe interval), section 7's
-# revocation families, sections 8 and 9 (legacy_only, chain_issue_info,
-# cert_weakness_info) and certwatch_cert_on_verified_path; and Prometheus' own `up`
-# (CertwatchDown). Rules and
+# certwatch_probe_interval_seconds (the configured probe interval), sections 8
+# and 9 (legacy_only, chain_issue_info, cert_weakness_info),
+# certwatch_cert_on_verified_path, the caps of DNS discovery (section 10:
+# certwatch_discovered_hosts, certwatch_addresses_skipped); and Prometheus' own
+# `up` (CertwatchDown), and section 7's revocation families. Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
 METRICS="certwatch_handshake_success certwatch_chain_verified certwatch_probe_success
@@ -38,6 +39,7 @@ certwatch_cert_on_verified_path
 certwatch_cert_revoked certwatch_ocsp_stapled certwatch_ocsp_next_update_timestamp_seconds
 certwatch_crl_next_update_timestamp_seconds certwatch_cert_must_staple
 certwatch_revocation_check_failure_info
+certwatch_discovered_hosts certwatch_addresses_skipped
 up"
 export METRICS
 

@@ -275,7 +275,9 @@ fn outcome(i: usize, chain: &[Arc<ParsedCert>]) -> ProbeOutcome {
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
             revocation: None,
+            host: None,
         }],
+        cut: Default::default(),
     }
 }
 

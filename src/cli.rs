@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use crate::config::{Address, PromDuration, StartTls, TlsName, ValueError, XmppDomain};
 
 /// Watch TLS certificates and export their expiry and health to Prometheus.
@@ -34,7 +35,7 @@ pub enum Command {
     /// Run the exporter (the default).
     Serve(ServeArgs),
     /// Probe one endpoint once and report its chain; exit codes follow Nagios plugins.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -54,10 +55,11 @@ pub enum ConfigCommand {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// The endpoint: host:port, ipv4:port, or an IPv6 address in brackets and a port.
-    pub address: Address,
-    /// Upgrade with STARTTLS first.
-    #[arg(long, value_name = "PROTO", default_value = "none", value_parser = starttls_parser())]
-    pub starttls: StartTls,
+    #[arg(required_unless_present_any = ["mx", "srv"], conflicts_with_all = ["mx", "srv"])]
+    pub address: Option<Address>,
+    /// Upgrade with STARTTLS first [default: none; smtp with --mx].
+    #[arg(long, value_name = "PROTO", value_parser = starttls_parser())]
+    pub starttls: Option<StartTls>,
     /// SNI and the name verified [default: the host of ADDRESS].
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<TlsName>,
@@ -83,6 +85,26 @@ pub struct CheckArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Probe every MX host of DOMAIN (at --port) instead of ADDRESS; the status is the
+    /// worst over the hosts.
+    #[arg(long, value_name = "DOMAIN", conflicts_with = "srv")]
+    pub mx: Option<MxDomain>,
+    /// Probe every target of an SRV name (_service._proto.domain) instead of ADDRESS.
+    #[arg(long, value_name = "NAME")]
+    pub srv: Option<SrvName>,
+    /// The port probed on each MX host.
+    #[arg(long, value_name = "PORT", requires = "mx", default_value_t = crate::config::reach::DEFAULT_MX_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Connect through a proxy: socks5://, socks5h:// (the proxy resolves names) or
+    /// http:// (CONNECT), with host:port and optionally user@ before the host.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<ProxySetting>,
+    /// The file holding the proxy password (the user is in --proxy's URL).
+    #[arg(long, value_name = "FILE", requires = "proxy")]
+    pub proxy_password_file: Option<PathBuf>,
+    /// Ask this DNS server (ip or ip:port) instead of the system's; repeatable.
+    #[arg(long = "dns-server", value_name = "ADDR")]
+    pub dns_servers: Vec<DnsServer>,
     /// The XMPP domain sent in the stream header [default: the server name]; with
     /// `--starttls xmpp` or `xmpp_server` only.
     #[arg(long, value_name = "DOMAIN")]
@@ -174,7 +196,7 @@ pub struct ServeArgs {
     /// Prometheus exporter web configuration (TLS, basic auth).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
-    /// Reload when the configuration file (or a PEM file it names) changes, as a
+    /// Reload when the configuration file (or a PEM or password file it names) changes, as a
     /// SIGHUP would. Follows symbolic links and compares contents, so a Kubernetes
     /// ConfigMap update and an editor's rename are both seen.
     #[arg(long = "config.auto-reload", alias = "config.enable-auto-reload")]

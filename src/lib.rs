@@ -15,10 +15,13 @@
 //! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
 //!   over the interval, at most `concurrency` at a time ([`limit`]).
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
-//!   [`probe`] ([`probe::resolve`], [`probe::connect`], [`probe::starttls`],
-//!   [`probe::tls`], or [`probe::legacy`]'s second hello for a server only older TLS
-//!   reaches, then [`cert`] parses the chain, [`probe::verify`] judges it and
-//!   [`probe::hygiene`] lists its issues, giving a [`probe::outcome::ProbeOutcome`]);
+//!   [`probe`] ([`probe::discover`] plans the hosts and addresses with
+//!   [`probe::dns`] and [`probe::resolve`], [`probe::connect`] or [`probe::proxy`]
+//!   opens each connection, then [`probe::starttls`], [`probe::tls`], or
+//!   [`probe::legacy`]'s second hello for a server only older TLS reaches, then
+//!   [`cert`] parses the chain, [`probe::verify`] judges it and [`probe::hygiene`]
+//!   lists its issues, giving a [`probe::outcome::ProbeOutcome`]; with
+//!   [`probe::transcript`] recording each step for a person debugging);
 //!   [`revocation`] then checks a verified chain by OCSP and CRL through its own
 //!   process-wide cache; certwatch's own serving certificate is [`web::self_cert`].
 //! - [`store`] keeps the latest observation per source, and the probe counters.

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use certwatch::app;
 use certwatch::cli::{self, CheckArgs, Cli, Command, ConfigCommand};
 use certwatch::config::raw::{RawSettings, RawTls};
+use certwatch::config::Reach;
 use certwatch::config::StartTls;
 use certwatch::logging::{self, write_stderr, write_stdout, LogGuard};
 use certwatch::probe::transcript;
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Config(ConfigCommand::Check { file })) => config_check(&file),
         Some(Command::Serve(args)) => serve(args, &guard),
-        Some(Command::Check(args)) => check(args),
+        Some(Command::Check(args)) => check(*args),
         None => serve(cli.serve, &guard),
     }
 }
@@ -106,20 +107,22 @@ fn check_unknown(problem: &str, details: &[&str], json: bool) -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    if args.xmpp_domain.is_some() && !matches!(args.starttls, StartTls::Xmpp | StartTls::XmppServer)
-    {
+    // What the probe will speak: --starttls, or the default of what is probed.
+    let starttls = args.starttls.unwrap_or(if args.mx.is_some() {
+        StartTls::Smtp
+    } else {
+        StartTls::None
+    });
+    if args.xmpp_domain.is_some() && !matches!(starttls, StartTls::Xmpp | StartTls::XmppServer) {
         return check_unknown(
-            &format!(
-                "--xmpp-domain applies to --starttls xmpp or xmpp_server, not {}",
-                args.starttls
-            ),
+            &format!("--xmpp-domain applies to --starttls xmpp or xmpp_server, not {starttls}"),
             &[],
             args.json,
         );
     }
     let settings = RawSettings {
         timeout: Some(args.timeout),
-        starttls: Some(args.starttls),
+        starttls: args.starttls,
         xmpp_domain: args.xmpp_domain,
         tls: Some(RawTls {
             ca_file: args.ca_file,
@@ -132,9 +135,26 @@ fn check(args: CheckArgs) -> ExitCode {
             crl: Some(args.crl),
             allow_private_addresses: Some(args.allow_private_addresses),
         }),
+        proxy: args.proxy,
+        proxy_password_file: args.proxy_password_file,
         ..RawSettings::default()
     };
-    let spec = match certwatch::config::one_off_target(args.address, args.server_name, settings) {
+    let reach = match (args.address, args.mx, args.srv) {
+        (Some(address), _, _) => Reach::Address(address),
+        (None, Some(domain), _) => Reach::Mx {
+            domain,
+            port: args.port,
+        },
+        (None, None, Some(name)) => Reach::Srv(name),
+        (None, None, None) => unreachable!("clap requires one of ADDRESS, --mx and --srv"),
+    };
+    let spec = match certwatch::config::one_off_reach(
+        reach,
+        args.server_name,
+        settings,
+        args.dns_servers.iter().map(|s| s.0).collect(),
+        certwatch::config::reach::DEFAULT_DNS_TIMEOUT,
+    ) {
         Ok(spec) => spec,
         Err(e) => return check_unknown(&e.to_string(), &[], args.json),
     };

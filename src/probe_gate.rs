@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{Address, ProbeLimits};
+use crate::config::{Address, Host, ProbeLimits};
 
 /// The most clients whose rate is tracked at once.
 pub const MAX_CLIENTS: usize = 4096;
@@ -92,6 +92,30 @@ impl ProbeGate {
             .allow
             .as_ref()
             .is_none_or(|rules| rules.iter().any(|rule| rule.permits(address)))
+    }
+
+    /// Whether `probe.allow` (when set) could permit `address` once its name is
+    /// resolved: it permits the address as written, or the host is a name and a CIDR
+    /// range allows its port. A name no rule could permit is refused before any
+    /// lookup.
+    pub fn may_allow(limits: &ProbeLimits, address: &Address) -> bool {
+        Self::allowed(limits, address)
+            || matches!(address.host, Host::Name(_))
+                && limits
+                    .allow
+                    .as_ref()
+                    .is_some_and(|rules| rules.iter().any(|rule| rule.is_cidr_for(address.port)))
+    }
+
+    /// Whether `probe.allow` (when set) permits connecting to `ip` for `host` at
+    /// `port`: a glob matching the host, or a CIDR range holding the address that
+    /// certwatch resolved. A name a proxy resolves (`ip` is `None`) needs a glob.
+    pub fn allowed_at(limits: &ProbeLimits, host: &Host, port: u16, ip: Option<IpAddr>) -> bool {
+        limits.allow.as_ref().is_none_or(|rules| {
+            rules
+                .iter()
+                .any(|rule| rule.permits_resolved(host, port, ip))
+        })
     }
 
     /// A place among at most `max` requests in flight, or `None` when all are taken.
@@ -290,6 +314,106 @@ mod tests {
         }
         let buckets = gate.buckets.lock().unwrap();
         assert!(buckets.by_client.len() <= MAX_CLIENTS);
+    }
+
+    fn limits(allow: &[&str]) -> ProbeLimits {
+        let yaml = format!(
+            "probe:\n  allow: [{}]\n",
+            allow
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        crate::config::Config::from_yaml(&yaml, "t.yml", std::path::Path::new("."))
+            .expect("valid")
+            .probe_limits
+    }
+
+    #[test]
+    fn names_are_judged_by_globs_and_by_what_they_resolve_to() {
+        let limits = limits(&["*.example.com:443", "10.1.0.0/16:*", "[2001:db8::/32]:25"]);
+        let name = |n: &str| Host::Name(n.into());
+        // A glob allows the name, whatever it resolves to.
+        assert!(ProbeGate::allowed_at(
+            &limits,
+            &name("a.example.com"),
+            443,
+            Some(ip("192.0.2.1"))
+        ));
+        assert!(ProbeGate::allowed_at(
+            &limits,
+            &name("a.example.com"),
+            443,
+            None
+        ));
+        // Any other name only for addresses in an allowed range, at an allowed port.
+        assert!(ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            25,
+            Some(ip("10.1.2.3"))
+        ));
+        assert!(!ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            25,
+            Some(ip("10.2.0.1"))
+        ));
+        assert!(!ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            443,
+            Some(ip("127.0.0.1"))
+        ));
+        assert!(ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            25,
+            Some(ip("2001:db8::25"))
+        ));
+        assert!(!ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            443,
+            Some(ip("2001:db8::25"))
+        ));
+        // A name a proxy resolves cannot be placed in a range.
+        assert!(!ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            25,
+            None
+        ));
+        // An IPv4-mapped IPv6 address is its IPv4 address.
+        assert!(ProbeGate::allowed_at(
+            &limits,
+            &name("evil.test"),
+            25,
+            Some(ip("::ffff:10.1.0.9"))
+        ));
+        // Before resolving: a name may be allowed when a range allows its port.
+        assert!(ProbeGate::may_allow(
+            &limits,
+            &"evil.test:25".parse().unwrap()
+        ));
+        assert!(!ProbeGate::may_allow(
+            &self::limits(&["*.example.com:443", "10.1.0.0/16:25"]),
+            &"evil.test:443".parse().unwrap()
+        ));
+        assert!(!ProbeGate::may_allow(
+            &limits,
+            &"10.9.9.9:443".parse().unwrap()
+        ));
+        // An empty list allows nothing; no list at all, everything.
+        assert!(!ProbeGate::allowed_at(
+            &self::limits(&[]),
+            &name("x"),
+            1,
+            None
+        ));
+        let open = crate::config::Config::empty().probe_limits;
+        assert!(ProbeGate::allowed_at(&open, &name("x"), 1, None));
     }
 
     #[test]

@@ -151,17 +151,20 @@ fn address_text(
         .ip
         .map_or_else(|| "(not resolved)".to_owned(), |ip| ip.to_string());
     let judgement = judge(address, thresholds, now);
+    if let Some(host) = &address.host {
+        let _ = writeln!(out, "Host:         {}", Printable(&host.label));
+    }
     let _ = writeln!(
         out,
         "Address:      {ip} ({}: {})",
         Status::from(judgement.severity).label(),
         Printable(&judgement.to_string())
     );
-    let _ = writeln!(
-        out,
-        "Server name:  {}",
-        Printable(&spec.server_name.to_string())
-    );
+    let server_name = address
+        .host
+        .as_ref()
+        .map_or_else(|| spec.server_name.to_string(), |h| h.server_name.clone());
+    let _ = writeln!(out, "Server name:  {}", Printable(&server_name));
     match &address.handshake {
         Ok(tls) => {
             let _ = writeln!(out, "TLS:          {}, {}", tls.version, tls.cipher);
@@ -480,6 +483,8 @@ fn address_json(address: &AddressOutcome, thresholds: Thresholds, now: SystemTim
         .collect();
     json!({
         "ip": address.ip.map(|ip| ip.to_string()),
+        "host": address.host.as_ref().map(|h| h.label.clone()),
+        "server_name": address.host.as_ref().map(|h| h.server_name.clone()),
         "status": Status::from(judgement.severity).label(),
         "summary": judgement.to_string(),
         "limit": limit,
@@ -525,7 +530,10 @@ mod tests {
     }
 
     fn outcome(addresses: Vec<AddressOutcome>) -> ProbeOutcome {
-        ProbeOutcome { addresses }
+        ProbeOutcome {
+            addresses,
+            cut: Default::default(),
+        }
     }
 
     #[test]

@@ -232,7 +232,10 @@ mod tests {
                 self.running.send_modify(|n| *n -= 1);
                 Observation::Endpoint {
                     spec: self.spec.clone(),
-                    outcome: ProbeOutcome { addresses: vec![] },
+                    outcome: ProbeOutcome {
+                        addresses: vec![],
+                        cut: Default::default(),
+                    },
                 }
             })
         }

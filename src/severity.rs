@@ -405,6 +405,7 @@ pub(crate) mod fixtures {
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
             revocation: None,
+            host: None,
         }
     }
 }

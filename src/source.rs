@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 
 use crate::config::TargetSpec;
 use crate::printable::Printable;
-use crate::probe::outcome::{AddressOutcome, Verdict};
+use crate::probe::outcome::{AddressOutcome, Cut, Verdict};
 use crate::store::Observation;
 
 /// Something observed on a schedule.
@@ -96,15 +96,48 @@ pub fn log(observation: &Observation) {
             for address in &outcome.addresses {
                 log_address(&spec.name, address);
             }
+            log_cut(spec, &outcome.cut, outcome.addresses.len());
         }
+    }
+}
+
+/// Logs what the caps on hosts and addresses left out, at every probe that cut.
+fn log_cut(spec: &TargetSpec, cut: &Cut, rows: usize) {
+    if let (Some(named), Some(discover)) = (cut.hosts_named, &spec.discover) {
+        if named > crate::probe::discover::MAX_HOSTS {
+            let shown = cut.hosts_left_out.join(", ");
+            let more = named - crate::probe::discover::MAX_HOSTS - cut.hosts_left_out.len();
+            tracing::warn!(
+                target = spec.name.as_str(),
+                named,
+                probed = crate::probe::discover::MAX_HOSTS,
+                left_out = %Printable(&if more > 0 { format!("{shown} and {more} more") } else { shown }),
+                rows,
+                "the {} answer of {} names more hosts than are probed",
+                discover.record(),
+                discover.name(),
+            );
+        }
+    }
+    for (host, name, left_out) in &cut.addresses {
+        tracing::warn!(
+            target = spec.name.as_str(),
+            host = host.as_ref().map(|h| h.label.as_str()),
+            name = %Printable(name),
+            left_out,
+            probed = crate::probe::resolve::MAX_ADDRESSES,
+            "a name resolves to more addresses than are probed"
+        );
     }
 }
 
 fn log_address(target: &str, address: &AddressOutcome) {
     let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let host = address.host.as_ref().map(|h| h.label.as_str());
     match (&address.handshake, &address.verdict) {
         (Err(failure), _) => tracing::warn!(
             target = target,
+            host,
             ip,
             stage = failure.kind.stage().as_label(),
             reason = failure.kind.reason_label(),
@@ -113,17 +146,19 @@ fn log_address(target: &str, address: &AddressOutcome) {
         ),
         (Ok(_), Some(Verdict::Failed { reason, detail })) => tracing::warn!(
             target = target,
+            host,
             ip,
             stage = "verify",
             reason = reason.as_label(),
             detail = %Printable(detail),
             "chain does not verify"
         ),
-        (Ok(_), _) => tracing::debug!(target = target, ip, "probe succeeded"),
+        (Ok(_), _) => tracing::debug!(target = target, host, ip, "probe succeeded"),
     }
     if let Some(legacy) = &address.legacy {
         tracing::warn!(
             target = target,
+            host,
             ip,
             version = legacy.version,
             cipher = legacy.cipher,
@@ -133,6 +168,7 @@ fn log_address(target: &str, address: &AddressOutcome) {
     if let Some(cut) = &address.chain_cut {
         tracing::warn!(
             target = target,
+            host,
             ip,
             kept = cut.kept,
             detail = %Printable(&cut.detail),

@@ -81,6 +81,12 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
             .map(|d| format!("{d:.1}"))
             .unwrap_or_else(|| "–".into());
         let ip = line.address.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        // A discovered target's host goes before its address.
+        let ip = match &line.address.host {
+            Some(host) if ip.is_empty() => host.label.clone(),
+            Some(host) => format!("{} {ip}", host.label),
+            None => ip,
+        };
         let ago = (now - unix_seconds(line.address.finished_at)).max(0.0);
         let reason = match line.judgement.reason {
             // The page has said `stage: reason` for a failed handshake since it began.
@@ -161,6 +167,7 @@ mod tests {
             spec: Arc::new(spec),
             outcome: ProbeOutcome {
                 addresses: vec![address],
+                cut: Default::default(),
             },
         };
         store.record(observation, || true).expect("stored")

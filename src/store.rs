@@ -67,7 +67,9 @@ impl Entry {
 }
 
 /// The most addresses whose counts are kept per target; the longest unseen go first.
-pub const MAX_COUNTED_ADDRESSES: usize = 64;
+/// A discovered target has up to 16 hosts of up to 16 addresses (and a series for each
+/// host that did not resolve); a rotating name is still bounded.
+pub const MAX_COUNTED_ADDRESSES: usize = 16 * 17;
 
 /// The latest entry per source name.
 #[derive(Debug, Default)]
@@ -81,6 +83,10 @@ struct Inner {
     seq: u64,
 }
 
+/// Which series of a target a count belongs to: its `host` label (discovered targets
+/// only) and its `ip`.
+type SeriesKey = (Option<String>, Option<IpAddr>);
+
 /// A source's latest entry and its counters, kept together under its name.
 #[derive(Debug)]
 struct Slot {
@@ -90,7 +96,7 @@ struct Slot {
 
 /// The counts of one target's addresses, with when each was last seen.
 #[derive(Debug, Default)]
-struct Counters(Vec<(Option<IpAddr>, Counts, u64)>);
+struct Counters(Vec<(SeriesKey, Counts, u64)>);
 
 impl Counters {
     /// Counts every probe of `observation`; the counts of each address, in order.
@@ -99,13 +105,16 @@ impl Counters {
             Observation::Endpoint { outcome, .. } => outcome
                 .addresses
                 .iter()
-                .map(|a| self.count(a.ip, a.success(), seq))
+                .map(|a| {
+                    let host = a.host.as_ref().map(|h| h.label.clone());
+                    self.count((host, a.ip), a.success(), seq)
+                })
                 .collect(),
         }
     }
 
-    fn count(&mut self, ip: Option<IpAddr>, success: bool, seq: u64) -> Counts {
-        let index = match self.0.iter().position(|(known, _, _)| *known == ip) {
+    fn count(&mut self, key: SeriesKey, success: bool, seq: u64) -> Counts {
+        let index = match self.0.iter().position(|(known, _, _)| *known == key) {
             Some(i) => i,
             None => {
                 if self.0.len() >= MAX_COUNTED_ADDRESSES {
@@ -114,7 +123,7 @@ impl Counters {
                         .expect("the list is full, so not empty");
                     self.0.swap_remove(oldest);
                 }
-                self.0.push((ip, Counts::default(), seq));
+                self.0.push((key, Counts::default(), seq));
                 self.0.len() - 1
             }
         };
@@ -214,12 +223,15 @@ mod tests {
     #[test]
     fn counts_continue_per_address_across_probes_that_miss_it() {
         let mut counters = Counters::default();
-        let a = Some(IpAddr::from([192, 0, 2, 1]));
-        let b = Some(IpAddr::from([192, 0, 2, 2]));
-        assert_eq!(counters.count(a, true, 1).successes, 1);
-        assert_eq!(counters.count(None, false, 2).failures, 1);
+        let a = (None, Some(IpAddr::from([192, 0, 2, 1])));
+        let b = (None, Some(IpAddr::from([192, 0, 2, 2])));
+        assert_eq!(counters.count(a.clone(), true, 1).successes, 1);
+        assert_eq!(counters.count((None, None), false, 2).failures, 1);
         assert_eq!(counters.count(b, true, 3).successes, 1);
-        let again = counters.count(a, false, 4);
+        // The same address under another host is another series.
+        let host = Some("mx1.example.test:25".to_owned());
+        assert_eq!(counters.count((host, a.1), true, 4).successes, 1);
+        let again = counters.count(a, false, 5);
         assert_eq!(
             again,
             Counts {
@@ -233,7 +245,7 @@ mod tests {
     #[test]
     fn the_longest_unseen_address_is_forgotten_first_when_full() {
         let mut counters = Counters::default();
-        let ip = |i: u32| Some(IpAddr::from(std::net::Ipv4Addr::from(i)));
+        let ip = |i: u32| (None, Some(IpAddr::from(std::net::Ipv4Addr::from(i))));
         for i in 0..MAX_COUNTED_ADDRESSES as u32 {
             counters.count(ip(i), true, u64::from(i));
         }

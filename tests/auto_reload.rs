@@ -1,8 +1,8 @@
 //! `--config.auto-reload` through the real binary: an edit reloads within seconds, a
 //! broken edit is reported as a failed SIGHUP is and keeps the old targets probed, a
-//! Kubernetes ConfigMap's `..data` symlink swap is seen, a renewed `ca_file` too, and
-//! the same content under a new inode is no change. Every wait is for a log line or an
-//! audit event, never a sleep.
+//! Kubernetes ConfigMap's `..data` symlink swap is seen, a renewed `ca_file` or a new
+//! proxy password too, and the same content under a new inode is no change. Every wait
+//! is for a log line or an audit event, never a sleep.
 
 mod support;
 
@@ -227,6 +227,34 @@ async fn a_rewritten_ca_file_reloads_the_targets_that_use_it() {
         assert_eq!(event["who"], "config.auto-reload", "{event}");
         assert_eq!(event["result"], "success", "{event}");
         assert_eq!(event["changed"], "a", "{event}");
+        assert!(exporter.stop().success());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewritten_proxy_password_file_reloads_the_targets_that_use_it() {
+    let f = fixture().await;
+    f.h.write("proxy.pass", "first\n");
+    // Nothing listens on port 1: every probe fails at the proxy, fast.
+    let yaml = config("1h", &[("a", &f.a)]).replace(
+        "targets:\n",
+        "  proxy: socks5://monitor@127.0.0.1:1\n  proxy_password_file: proxy.pass\ntargets:\n",
+    );
+    f.h.write("certwatch.yml", &yaml);
+    let dir = f.h.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let exporter = start(&dir, &["--config.auto-reload-interval", "200ms"]);
+        exporter.wait_for_log("probe failed");
+        save(&dir.join("proxy.pass"), "second\n");
+        let event = next_reload(&exporter);
+        assert_eq!(event["who"], "config.auto-reload", "{event}");
+        assert_eq!(event["result"], "success", "{event}");
+        assert_eq!(event["changed"], "a", "{event}");
+        for secret in ["first", "second"] {
+            assert!(!event.to_string().contains(secret), "{event}");
+        }
         assert!(exporter.stop().success());
     })
     .await

@@ -235,7 +235,9 @@ fn render(chain: Vec<Arc<ParsedCert>>, verdict: Verdict) -> Scrape {
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
             revocation: None,
+            host: None,
         }],
+        cut: Default::default(),
     };
     Scrape::parse(&render_outcome(&certs().spec, &outcome, SystemTime::now()))
 }

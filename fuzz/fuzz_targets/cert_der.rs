@@ -175,7 +175,13 @@ fuzz_target!(|data: &[u8]| {
             }),
             chain,
             verdict: Some(verdict),
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
+            host: None,
         }],
+        cut: Default::default(),
     };
     let text = render_outcome(
         &fx.spec,

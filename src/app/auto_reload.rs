@@ -1,8 +1,8 @@
 //! `--config.auto-reload`: noticing that the configuration changed on disk.
 //!
 //! The watched files are the configuration file and every PEM file the running
-//! configuration named (CA, client certificate and key), since those are read at load
-//! too. Each is looked at by its path, through symbolic links, and compared by content
+//! configuration named (CA, client certificate and key) and every proxy password file,
+//! since those are read at load too. Each is looked at by its path, through symbolic links, and compared by content
 //! (SHA-256), never by inode: a Kubernetes ConfigMap update swaps the `..data` symlink
 //! above the file, an editor writes a new file and renames it over the old one, and
 //! both are changes only when the content differs. Reading every file at every look

@@ -231,6 +231,54 @@ pub enum SettingError {
     /// An ad-hoc probe asked for TLS files that were not loaded with the configuration.
     #[error("the TLS files of this module were not loaded with the configuration; reload the configuration")]
     NotLoaded,
+    /// Not exactly one of `address`, `mx` and `srv`.
+    #[error("{}", reach_problem(given))]
+    Reach {
+        /// The keys that are set.
+        given: Vec<&'static str>,
+    },
+    /// `port` on a target that is not `mx`.
+    #[error("port applies to mx targets only: an address carries its port (host:port), and SRV records carry theirs")]
+    PortWithoutMx,
+    /// `port: 0`.
+    #[error("the port must be a number from 1 to 65535")]
+    PortZero,
+    /// `proxy_password_file` did not load.
+    #[error("proxy_password_file: {source}")]
+    ProxyPasswordFile {
+        /// Why.
+        source: Arc<ReadError>,
+    },
+    /// A password without a user to go with it.
+    #[error("proxy_password_file is set but the proxy URL {url} names no user: write it as scheme://user@host:port")]
+    ProxyPasswordWithoutUser {
+        /// The URL.
+        url: String,
+    },
+    /// A SOCKS5 user without a password.
+    #[error("the SOCKS5 proxy {url} names a user but no password: SOCKS5 sends both (RFC 1929); name a file holding the password with proxy_password_file, or remove the user")]
+    SocksPasswordMissing {
+        /// The URL.
+        url: String,
+    },
+    /// A SOCKS5 user or password over 255 bytes (RFC 1929).
+    #[error("the SOCKS5 {what} is longer than {max} bytes, the most RFC 1929 allows")]
+    SocksCredentialTooLong {
+        /// `user` or `password`.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+}
+
+fn reach_problem(given: &[&str]) -> String {
+    match given {
+        [] => "a target needs one of address (host:port), mx (a domain) or srv (_service._proto.domain)".to_owned(),
+        keys => format!(
+            "a target has exactly one of address, mx and srv, not {}",
+            keys.join(" and ")
+        ),
+    }
 }
 
 impl SettingError {
@@ -240,7 +288,10 @@ impl SettingError {
     pub fn reported_where_named(&self) -> bool {
         matches!(
             self,
-            SettingError::Pem { .. } | SettingError::Anchor { .. } | SettingError::SystemTrust(_)
+            SettingError::Pem { .. }
+                | SettingError::Anchor { .. }
+                | SettingError::SystemTrust(_)
+                | SettingError::ProxyPasswordFile { .. }
         )
     }
 }

@@ -13,6 +13,7 @@
 mod error;
 mod locate;
 pub mod raw;
+pub mod reach;
 mod resolve;
 mod types;
 
@@ -24,7 +25,8 @@ use std::time::Duration;
 pub use error::{ConfigError, Problem, SettingError};
 pub use locate::Position;
 pub(crate) use locate::Positions;
-pub use resolve::{AllowRule, ProbeLimits, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
+pub use reach::{Discover, DnsSettings, Proxy, ProxyKind, ProxyUrl, Secret};
+pub use resolve::{AllowRule, ProbeLimits, Reach, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
     Address, AddressProblem, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode,
@@ -143,7 +145,8 @@ impl Config {
     }
 
     /// The files this configuration read besides itself: every PEM file it named
-    /// (CA, client certificate and key), as found from the current directory. What
+    /// (CA, client certificate and key) and every proxy password file, as found from
+    /// the current directory. What
     /// `--config.auto-reload` watches with the file itself.
     pub fn files(&self) -> Vec<PathBuf> {
         self.resolver.files()
@@ -158,7 +161,19 @@ impl Config {
         module: Option<&str>,
         server_name: Option<TlsName>,
     ) -> Result<TargetSpec, SettingError> {
-        self.resolver.adhoc(address, module, server_name)
+        self.resolver
+            .adhoc(Reach::Address(address), module, server_name)
+    }
+
+    /// [`Config::adhoc_target`] for an address or a discovered target (`GET
+    /// /probe?mx=` or `?srv=`).
+    pub fn adhoc_reach(
+        &self,
+        reach: Reach,
+        module: Option<&str>,
+        server_name: Option<TlsName>,
+    ) -> Result<TargetSpec, SettingError> {
+        self.resolver.adhoc(reach, module, server_name)
     }
 }
 
@@ -170,5 +185,23 @@ pub fn one_off_target(
     server_name: Option<TlsName>,
     settings: raw::RawSettings,
 ) -> Result<TargetSpec, SettingError> {
-    resolve::Resolver::standalone(Path::new(".")).one_off(address, server_name, settings)
+    resolve::Resolver::standalone(Path::new("."), DnsSettings::default()).one_off(
+        Reach::Address(address),
+        server_name,
+        settings,
+    )
+}
+
+/// The spec of a one-off probe of `reach` (`certwatch check`), resolving names with
+/// `dns_servers` (the system's resolver when empty: `/etc/resolv.conf` is read now)
+/// and `dns_timeout`. Reads the files named (blocking).
+pub fn one_off_reach(
+    reach: Reach,
+    server_name: Option<TlsName>,
+    settings: raw::RawSettings,
+    dns_servers: Vec<SocketAddr>,
+    dns_timeout: Duration,
+) -> Result<TargetSpec, SettingError> {
+    let dns = DnsSettings::load(dns_servers, dns_timeout);
+    resolve::Resolver::standalone(Path::new("."), dns).one_off(reach, server_name, settings)
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use super::types::{
     Address, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls, TlsName,
     Trust, XmppDomain,
@@ -35,6 +36,8 @@ pub struct RawConfig {
     pub targets: Vec<RawTarget>,
     /// The expiry thresholds of the status page (and the shipped rules' numbers).
     pub thresholds: Option<RawThresholds>,
+    /// How names are resolved.
+    pub dns: Option<RawDns>,
 }
 
 /// `thresholds:`: when a certificate that counts becomes a warning or critical.
@@ -45,6 +48,16 @@ pub struct RawThresholds {
     pub warning: Option<PromDuration>,
     /// Critical when it is less than this away.
     pub critical: Option<PromDuration>,
+}
+
+/// `dns:`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// The servers every lookup is asked of; default: the system's configuration.
+    pub servers: Option<Vec<DnsServer>>,
+    /// The longest one lookup may take.
+    pub timeout: Option<PromDuration>,
 }
 
 /// Probe settings that `defaults`, a module or a target may set.
@@ -73,6 +86,10 @@ pub struct RawSettings {
     pub sni: Option<bool>,
     /// Whether to send the legacy second hello.
     pub legacy: Option<Legacy>,
+    /// The proxy connections go through, or `none`.
+    pub proxy: Option<ProxySetting>,
+    /// The file holding the proxy password (the user is in the URL).
+    pub proxy_password_file: Option<PathBuf>,
     /// OCSP and CRL checking.
     pub revocation: Option<RawRevocation>,
 }
@@ -142,8 +159,8 @@ pub struct RawProbeLimits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
-    /// Where to connect.
-    pub address: Address,
+    /// Where to connect; exactly one of `address`, `mx` and `srv` is set.
+    pub address: Option<Address>,
     /// The `target` label; defaults to the address.
     pub name: Option<String>,
     /// A module to inherit settings from.
@@ -177,6 +194,16 @@ pub struct RawTarget {
     pub legacy: Option<Legacy>,
     /// OCSP and CRL checking.
     pub revocation: Option<RawRevocation>,
+    /// Every MX host of this domain, instead of `address`.
+    pub mx: Option<MxDomain>,
+    /// Every target of this SRV name, instead of `address`.
+    pub srv: Option<SrvName>,
+    /// The port probed on each MX host.
+    pub port: Option<u16>,
+    /// The proxy connections go through, or `none`.
+    pub proxy: Option<ProxySetting>,
+    /// The file holding the proxy password (the user is in the URL).
+    pub proxy_password_file: Option<PathBuf>,
 }
 
 impl RawTarget {
@@ -195,6 +222,8 @@ impl RawTarget {
             sni: self.sni,
             legacy: self.legacy,
             revocation: self.revocation,
+            proxy: self.proxy.clone(),
+            proxy_password_file: self.proxy_password_file.clone(),
         }
     }
 }
@@ -221,6 +250,10 @@ impl RawSettings {
                 (Some(own), Some(inherited)) => Some(own.or(inherited)),
                 (own, inherited) => own.or(inherited),
             },
+            proxy: self.proxy.or_else(|| fallback.proxy.clone()),
+            proxy_password_file: self
+                .proxy_password_file
+                .or_else(|| fallback.proxy_password_file.clone()),
         }
     }
 }

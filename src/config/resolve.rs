@@ -18,7 +18,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{ConfigError, Problem, SettingError};
 use super::locate::Positions;
-use super::raw::{RawConfig, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls};
+use super::raw::{
+    RawConfig, RawDns, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls,
+};
+use super::reach::{
+    read_password, Discover, DnsSettings, MxDomain, Proxy, ProxyKind, ProxySetting, Secret,
+    SrvName, DEFAULT_DNS_TIMEOUT, DEFAULT_MX_PORT, MAX_DNS_SERVERS, MAX_SOCKS_CREDENTIAL,
+};
 use super::types::{
     Address, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls,
     TlsName, Trust,
@@ -72,6 +78,41 @@ pub struct TargetSpec {
     pub legacy: Legacy,
     /// OCSP and CRL checking.
     pub revocation: crate::revocation::Settings,
+    /// For an `mx` or `srv` target, how its hosts are found; `address` then holds the
+    /// domain (or SRV name) and the port (0 for SRV, whose records carry the ports), and
+    /// `server_name` the name hosts are verified for unless each uses its own.
+    pub discover: Option<Discover>,
+    /// The proxy connections go through.
+    pub proxy: Option<Arc<Proxy>>,
+    /// How names are resolved; shared by every target of a configuration.
+    pub dns: Arc<DnsSettings>,
+}
+
+/// What a target reaches: one address, or the hosts that DNS names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// `host:port`.
+    Address(Address),
+    /// Every MX host of `domain`, at `port`.
+    Mx {
+        /// The domain.
+        domain: MxDomain,
+        /// The port probed on each host.
+        port: u16,
+    },
+    /// Every target of an SRV name.
+    Srv(SrvName),
+}
+
+impl Reach {
+    /// The `target` label of a target that has no `name`.
+    pub fn default_name(&self) -> String {
+        match self {
+            Reach::Address(address) => address.to_string(),
+            Reach::Mx { domain, .. } => domain.to_string(),
+            Reach::Srv(name) => name.to_string(),
+        }
+    }
 }
 
 impl TargetSpec {
@@ -94,6 +135,9 @@ impl TargetSpec {
             && self.sni == other.sni
             && self.legacy == other.legacy
             && self.revocation == other.revocation
+            && self.discover == other.discover
+            && self.proxy == other.proxy
+            && self.dns == other.dns
     }
 }
 
@@ -172,6 +216,31 @@ impl AllowRule {
             (HostPattern::Cidr { .. }, Host::Name(_)) => false,
         }
     }
+
+    /// Whether this rule allows connecting to `ip` (when certwatch resolved the name
+    /// itself) for `host` at `port`: a glob must match the host, or a CIDR range
+    /// contain the address. A name that a proxy resolves (`ip` is `None`) can only
+    /// match a glob.
+    pub fn permits_resolved(&self, host: &Host, port: u16, ip: Option<IpAddr>) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match (&self.host, ip) {
+            (HostPattern::Glob(glob), _) => {
+                glob_matches(glob.as_bytes(), host.to_string().as_bytes())
+            }
+            (HostPattern::Cidr { network, prefix }, Some(ip)) => {
+                in_network(ip.to_canonical(), *network, *prefix)
+            }
+            (HostPattern::Cidr { .. }, None) => false,
+        }
+    }
+
+    /// Whether this rule is a CIDR range that allows `port`: one that a name can
+    /// match once resolved.
+    pub fn is_cidr_for(&self, port: u16) -> bool {
+        matches!(self.host, HostPattern::Cidr { .. }) && self.port.is_none_or(|p| p == port)
+    }
 }
 
 /// Whether `text` matches `glob`, where `*` stands for any run of bytes. Greedy with
@@ -233,6 +302,10 @@ pub(super) struct Resolver {
     system: Option<Result<SystemRoots, SystemTrustError>>,
     /// The material of each TLS setting met.
     materials: HashMap<TlsKey, Result<Arc<TlsMaterial>, SettingError>>,
+    /// Proxy password files read, by path.
+    passwords: HashMap<PathBuf, Result<Secret, SettingError>>,
+    /// How names are resolved.
+    dns: Arc<DnsSettings>,
 }
 
 /// Problems found so far, each at a path in the file.
@@ -290,12 +363,14 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         problems,
     );
     let probe_limits = probe_limits(raw.probe.unwrap_or_default(), problems);
+    let dns = dns_settings(raw.dns.unwrap_or_default(), problems);
     let thresholds = thresholds(raw.thresholds.unwrap_or_default(), problems);
 
     let mut resolver = Resolver {
         defaults: raw.defaults,
         modules: raw.modules,
         base_dir: base_dir.to_owned(),
+        dns: Arc::new(dns),
         ..Default::default()
     };
     check_settings(&resolver.defaults, "defaults", problems);
@@ -309,15 +384,16 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
     for (i, target) in raw.targets.iter().enumerate() {
         let path = format!("targets[{i}]");
         check_settings(&target.own_settings(), &path, problems);
-        let name = target
-            .name
-            .clone()
-            .unwrap_or_else(|| target.address.to_string());
+        let Some(reach) = reach(target, &path, problems) else {
+            continue;
+        };
+        let name = target.name.clone().unwrap_or_else(|| reach.default_name());
         if !names.insert(name.clone()) {
-            let at = if target.name.is_some() {
-                "name"
-            } else {
-                "address"
+            let at = match (&target.name, &reach) {
+                (Some(_), _) => "name",
+                (None, Reach::Address(_)) => "address",
+                (None, Reach::Mx { .. }) => "mx",
+                (None, Reach::Srv(_)) => "srv",
             };
             problems.add(format!("{path}.{at}"), SettingError::DuplicateName { name });
             continue;
@@ -326,7 +402,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             problems.add(format!("{path}.name"), SettingError::ReservedName { name });
             continue;
         }
-        if let Some(spec) = resolver.target(target, &path, problems) {
+        if let Some(spec) = resolver.target(target, reach, &path, problems) {
             targets.push(Arc::new(spec));
         }
     }
@@ -433,6 +509,81 @@ fn probe_limits(raw: RawProbeLimits, problems: &mut Problems) -> ProbeLimits {
     }
 }
 
+/// `dns:` checked, with the system resolver configuration read when no server is set.
+fn dns_settings(raw: RawDns, problems: &mut Problems) -> DnsSettings {
+    let servers: Vec<SocketAddr> = raw
+        .servers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    if servers.len() > MAX_DNS_SERVERS {
+        problems.add(
+            "dns.servers",
+            SettingError::OutOfRange {
+                setting: "dns.servers",
+                value: servers.len() as u64,
+                min: 1,
+                max: MAX_DNS_SERVERS as u64,
+                why: "each lookup may be asked of each server in turn",
+            },
+        );
+    }
+    let timeout = raw.timeout.map_or(DEFAULT_DNS_TIMEOUT, |t| t.get());
+    if timeout.is_zero() {
+        problems.add("dns.timeout", SettingError::TimeoutZero);
+    } else if timeout > MAX_TIMEOUT {
+        problems.add(
+            "dns.timeout",
+            SettingError::TimeoutTooLong {
+                value: PromDuration::from_duration(timeout),
+                max: PromDuration::from_duration(MAX_TIMEOUT),
+            },
+        );
+    }
+    DnsSettings::load(servers, timeout)
+}
+
+/// What `target` reaches: exactly one of `address`, `mx` and `srv`, and `port` only
+/// with `mx`.
+fn reach(target: &RawTarget, path: &str, problems: &mut Problems) -> Option<Reach> {
+    let given: Vec<&'static str> = [
+        ("address", target.address.is_some()),
+        ("mx", target.mx.is_some()),
+        ("srv", target.srv.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect();
+    if given.len() != 1 {
+        let at = match given.get(1) {
+            Some(second) => format!("{path}.{second}"),
+            None => path.to_owned(),
+        };
+        problems.add(at, SettingError::Reach { given });
+        return None;
+    }
+    if let Some(port) = target.port {
+        if target.mx.is_none() {
+            problems.add(format!("{path}.port"), SettingError::PortWithoutMx);
+            return None;
+        }
+        if port == 0 {
+            problems.add(format!("{path}.port"), SettingError::PortZero);
+            return None;
+        }
+    }
+    Some(match (&target.address, &target.mx, &target.srv) {
+        (Some(address), _, _) => Reach::Address(address.clone()),
+        (_, Some(domain), _) => Reach::Mx {
+            domain: domain.clone(),
+            port: target.port.unwrap_or(DEFAULT_MX_PORT),
+        },
+        (_, _, Some(name)) => Reach::Srv(name.clone()),
+        (None, None, None) => unreachable!("exactly one is set"),
+    })
+}
+
 fn parse_rate(text: &str) -> Result<f64, SettingError> {
     let hint = || SettingError::Rate {
         text: text.to_owned(),
@@ -512,24 +663,38 @@ impl Resolver {
     /// Reads every file named anywhere (and the system store, when `trust: system` is
     /// written), once each, reporting each problem where the file is named.
     fn load_files(&mut self, targets: &[RawTarget], problems: &mut Problems) {
-        let mut named: Vec<(String, Option<Trust>, Option<RawTls>)> = vec![(
+        /// Where settings are written, and the files they name.
+        type Named = (String, Option<Trust>, Option<RawTls>, Option<PathBuf>);
+        let mut named: Vec<Named> = vec![(
             "defaults".into(),
             self.defaults.trust,
             self.defaults.tls.clone(),
+            self.defaults.proxy_password_file.clone(),
         )];
-        named.extend(
-            self.modules
-                .iter()
-                .map(|(n, m)| (format!("modules.{n}"), m.trust, m.tls.clone())),
-        );
-        named.extend(
-            targets
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (format!("targets[{i}]"), t.trust, t.tls.clone())),
-        );
+        named.extend(self.modules.iter().map(|(n, m)| {
+            (
+                format!("modules.{n}"),
+                m.trust,
+                m.tls.clone(),
+                m.proxy_password_file.clone(),
+            )
+        }));
+        named.extend(targets.iter().enumerate().map(|(i, t)| {
+            (
+                format!("targets[{i}]"),
+                t.trust,
+                t.tls.clone(),
+                t.proxy_password_file.clone(),
+            )
+        }));
         let mut system_reported = false;
-        for (path, trust, tls) in named {
+        for (path, trust, tls, password_file) in named {
+            if let Some(file) = &password_file {
+                let full = self.base_dir.join(file);
+                if let Err(e) = self.password(&full) {
+                    problems.add(format!("{path}.proxy_password_file"), e);
+                }
+            }
             if trust == Some(Trust::System) && !system_reported {
                 if let Err(e) = self.system_roots() {
                     problems.add(format!("{path}.trust"), e.into());
@@ -561,6 +726,7 @@ impl Resolver {
     fn target(
         &mut self,
         target: &RawTarget,
+        reach: Reach,
         path: &str,
         problems: &mut Problems,
     ) -> Option<TargetSpec> {
@@ -590,7 +756,7 @@ impl Resolver {
                 return None;
             }
             Some(name) => name.clone(),
-            None => target.address.to_string(),
+            None => reach.default_name(),
         };
         let labels = target
             .labels
@@ -598,9 +764,23 @@ impl Resolver {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let material = self.material(&self.tls_key(&settings));
+        let proxy = match self.proxy(&settings) {
+            Ok(proxy) => proxy,
+            Err(error) => {
+                if !error.reported_where_named() {
+                    problems.add(format!("{path}.proxy"), error);
+                }
+                return None;
+            }
+        };
+        let reached = Reached {
+            reach,
+            proxy,
+            dns: self.dns.clone(),
+        };
         match spec(
             name,
-            target.address.clone(),
+            reached,
             target.server_name.clone(),
             &settings,
             labels,
@@ -686,6 +866,27 @@ impl Resolver {
             })
     }
 
+    /// The password in `file`, read once per load.
+    fn password(&mut self, file: &Path) -> Result<Secret, SettingError> {
+        self.passwords
+            .entry(file.to_owned())
+            .or_insert_with(|| {
+                read_password(file).map_err(|source| SettingError::ProxyPasswordFile {
+                    source: Arc::new(source),
+                })
+            })
+            .clone()
+    }
+
+    /// The proxy `settings` resolve to, with the password read from its file.
+    fn proxy(&mut self, settings: &RawSettings) -> Result<Option<Arc<Proxy>>, SettingError> {
+        let password = match &settings.proxy_password_file {
+            None => None,
+            Some(file) => Some(self.password(&self.base_dir.join(file))?),
+        };
+        proxy(settings, password)
+    }
+
     fn system_roots(&mut self) -> Result<SystemRoots, SystemTrustError> {
         self.system.get_or_insert_with(SystemRoots::load).clone()
     }
@@ -729,9 +930,15 @@ impl Resolver {
             .clone()
     }
 
-    /// Every PEM file read, sorted.
+    /// Every PEM file and proxy password file read, sorted.
     pub(super) fn files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = self.certs.keys().chain(self.keys.keys()).cloned().collect();
+        let mut files: Vec<PathBuf> = self
+            .certs
+            .keys()
+            .chain(self.keys.keys())
+            .chain(self.passwords.keys())
+            .cloned()
+            .collect();
         files.sort();
         files.dedup();
         files
@@ -741,7 +948,7 @@ impl Resolver {
     /// the configuration: no file is read.
     pub(super) fn adhoc(
         &self,
-        address: Address,
+        reach: Reach,
         module: Option<&str>,
         server_name: Option<TlsName>,
     ) -> Result<TargetSpec, SettingError> {
@@ -762,13 +969,28 @@ impl Resolver {
             .get(&self.tls_key(&settings))
             .cloned()
             .unwrap_or(Err(SettingError::NotLoaded));
-        unscheduled(address, server_name, settings, material)
+        let password = match &settings.proxy_password_file {
+            None => None,
+            Some(file) => Some(
+                self.passwords
+                    .get(&self.base_dir.join(file))
+                    .cloned()
+                    .unwrap_or(Err(SettingError::NotLoaded))?,
+            ),
+        };
+        let proxy = proxy(&settings, password)?;
+        let reached = Reached {
+            reach,
+            proxy,
+            dns: self.dns.clone(),
+        };
+        unscheduled(reached, server_name, settings, material)
     }
 
     /// The spec of a one-off probe (`certwatch check`): its files are read now.
     pub(super) fn one_off(
         &mut self,
-        address: Address,
+        reach: Reach,
         server_name: Option<TlsName>,
         settings: RawSettings,
     ) -> Result<TargetSpec, SettingError> {
@@ -776,13 +998,24 @@ impl Resolver {
             return Err(error);
         }
         let material = self.material(&self.tls_key(&settings));
-        unscheduled(address, server_name, settings, material)
+        let password = match &settings.proxy_password_file {
+            None => None,
+            Some(file) => Some(self.password(&self.base_dir.join(file))?),
+        };
+        let proxy = proxy(&settings, password)?;
+        let reached = Reached {
+            reach,
+            proxy,
+            dns: self.dns.clone(),
+        };
+        unscheduled(reached, server_name, settings, material)
     }
 
     /// A resolver with nothing loaded, for one-off probes from the command line.
-    pub(super) fn standalone(base_dir: &Path) -> Self {
+    pub(super) fn standalone(base_dir: &Path, dns: DnsSettings) -> Self {
         Resolver {
             base_dir: base_dir.to_owned(),
+            dns: Arc::new(dns),
             ..Default::default()
         }
     }
@@ -794,10 +1027,53 @@ fn pem_error(error: PemError) -> SettingError {
     }
 }
 
-/// The spec of a probe that is not scheduled: named after its address, with no
+/// The proxy `settings` name, with the password read from its file (`password`).
+fn proxy(
+    settings: &RawSettings,
+    password: Option<Secret>,
+) -> Result<Option<Arc<Proxy>>, SettingError> {
+    let url = match &settings.proxy {
+        None | Some(ProxySetting::None) => return Ok(None),
+        Some(ProxySetting::Url(url)) => url.clone(),
+    };
+    if password.is_some() && url.user.is_none() {
+        return Err(SettingError::ProxyPasswordWithoutUser {
+            url: url.to_string(),
+        });
+    }
+    if matches!(url.kind, ProxyKind::Socks5 | ProxyKind::Socks5h) {
+        let user = url.user.as_deref().map_or(0, str::len);
+        let pass = password.as_ref().map_or(0, |p| p.expose().len());
+        if user > 0 && pass == 0 {
+            return Err(SettingError::SocksPasswordMissing {
+                url: url.to_string(),
+            });
+        }
+        if user > MAX_SOCKS_CREDENTIAL || pass > MAX_SOCKS_CREDENTIAL {
+            return Err(SettingError::SocksCredentialTooLong {
+                what: if user > MAX_SOCKS_CREDENTIAL {
+                    "user"
+                } else {
+                    "password"
+                },
+                max: MAX_SOCKS_CREDENTIAL,
+            });
+        }
+    }
+    Ok(Some(Arc::new(Proxy { url, password })))
+}
+
+/// What a spec reaches and how: its address or discovery, proxy and resolver.
+struct Reached {
+    reach: Reach,
+    proxy: Option<Arc<Proxy>>,
+    dns: Arc<DnsSettings>,
+}
+
+/// The spec of a probe that is not scheduled: named after what it reaches, with no
 /// labels, and an interval that only must not undercut its timeout.
 fn unscheduled(
-    address: Address,
+    reached: Reached,
     server_name: Option<TlsName>,
     mut settings: RawSettings,
     material: Result<Arc<TlsMaterial>, SettingError>,
@@ -806,8 +1082,8 @@ fn unscheduled(
     let interval = settings.interval.map_or(DEFAULT_INTERVAL, |i| i.get());
     settings.interval = Some(PromDuration::from_duration(interval.max(timeout)));
     spec(
-        address.to_string(),
-        address,
+        reached.reach.default_name(),
+        reached,
         server_name,
         &settings,
         Vec::new(),
@@ -817,12 +1093,36 @@ fn unscheduled(
 
 fn spec(
     name: String,
-    address: Address,
+    reached: Reached,
     server_name: Option<TlsName>,
     settings: &RawSettings,
     labels: Vec<(LabelName, String)>,
     material: Result<Arc<TlsMaterial>, SettingError>,
 ) -> Result<TargetSpec, SettingError> {
+    let Reached { reach, proxy, dns } = reached;
+    let (address, discover, starttls) = match reach {
+        Reach::Address(address) => (address, None, StartTls::None),
+        Reach::Mx { domain, port } => (
+            Address {
+                host: Host::Name(domain.to_string()),
+                port,
+            },
+            Some(Discover::Mx {
+                domain,
+                port,
+                server_name: server_name.clone(),
+            }),
+            StartTls::Smtp,
+        ),
+        Reach::Srv(name) => (
+            Address {
+                host: Host::Name(name.domain().to_owned()),
+                port: 0,
+            },
+            Some(Discover::Srv { name }),
+            StartTls::None,
+        ),
+    };
     let server_name = match server_name {
         Some(n) => n,
         None => TlsName::for_host(&address.host).map_err(|source| SettingError::ServerName {
@@ -842,7 +1142,7 @@ fn spec(
         name,
         address,
         server_name,
-        starttls: settings.starttls.unwrap_or(StartTls::None),
+        starttls: settings.starttls.unwrap_or(starttls),
         xmpp_domain: settings.xmpp_domain.as_ref().map(|d| d.as_str().to_owned()),
         resolve: settings.resolve.unwrap_or(ResolveMode::All),
         ip_family: settings.ip_family.unwrap_or(IpFamily::Any),
@@ -854,6 +1154,9 @@ fn spec(
         sni: settings.sni.unwrap_or(true),
         legacy: settings.legacy.unwrap_or(Legacy::On),
         revocation: settings.revocation.unwrap_or_default().resolve(),
+        discover,
+        proxy,
+        dns,
     })
 }
 
@@ -1109,16 +1412,16 @@ mod tests {
             timeout: Some(timeout.parse().unwrap()),
             ..RawSettings::default()
         };
-        let e = Resolver::standalone(Path::new("."))
-            .one_off(address.clone(), None, settings("1000y"))
+        let e = Resolver::standalone(Path::new("."), DnsSettings::default())
+            .one_off(Reach::Address(address.clone()), None, settings("1000y"))
             .unwrap_err();
         assert!(matches!(e, SettingError::TimeoutTooLong { .. }), "{e:?}");
-        let e = Resolver::standalone(Path::new("."))
-            .one_off(address.clone(), None, settings("0"))
+        let e = Resolver::standalone(Path::new("."), DnsSettings::default())
+            .one_off(Reach::Address(address.clone()), None, settings("0"))
             .unwrap_err();
         assert!(matches!(e, SettingError::TimeoutZero), "{e:?}");
-        let ok = Resolver::standalone(Path::new("."))
-            .one_off(address, None, settings("10m"))
+        let ok = Resolver::standalone(Path::new("."), DnsSettings::default())
+            .one_off(Reach::Address(address), None, settings("10m"))
             .unwrap();
         assert_eq!(ok.timeout, MAX_TIMEOUT);
         assert!(ok.interval >= ok.timeout);

@@ -300,7 +300,7 @@ impl FromStr for Address {
     }
 }
 
-fn parse_dns_name(host: &str) -> Result<String, AddressProblem> {
+pub(super) fn parse_dns_name(host: &str) -> Result<String, AddressProblem> {
     if host.is_empty() {
         return Err(AddressProblem::EmptyHost);
     }
@@ -399,7 +399,7 @@ impl FromStr for XmppDomain {
 deserialize_from_str!(XmppDomain, "a string");
 
 /// Label names that certwatch sets itself and a user may not override.
-pub const RESERVED_LABELS: [&str; 20] = [
+pub const RESERVED_LABELS: [&str; 21] = [
     "target",
     "ip",
     "depth",
@@ -420,6 +420,7 @@ pub const RESERVED_LABELS: [&str; 20] = [
     "rustc",
     "job",
     "instance",
+    "host",
 ];
 
 /// A user label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved by Prometheus (`__`) or

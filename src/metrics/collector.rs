@@ -39,8 +39,12 @@ pub struct PreparedTarget {
 /// One probed address.
 #[derive(Debug)]
 struct Row {
-    /// `target="…",<user labels>,ip="…"`, escaped.
+    /// `target="…",<user labels>[,host="…"],ip="…"`, escaped.
     labels: Box<str>,
+    /// Where the target's own labels end in `labels` (before `host` and `ip`).
+    base_len: u32,
+    /// Where the host's labels end in `labels` (before `ip`).
+    host_len: u32,
     /// `version="…",cipher="…"`.
     tls: Option<Box<str>>,
     certs: Box<[Cert]>,
@@ -72,6 +76,11 @@ struct Facts {
     chain_issues: u8,
     /// Whether the handshake carried a stapled OCSP response, when OCSP is on.
     ocsp_stapled: Option<bool>,
+    /// On a discovered target's first row: the hosts its answer named.
+    hosts_named: Option<u32>,
+    /// On the first row of a name that resolved to more addresses than are probed:
+    /// how many were left out.
+    addresses_left_out: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -205,12 +214,26 @@ impl PreparedTarget {
         for (name, value) in &spec.labels {
             push_label(&mut base, name.as_str(), value);
         }
-        let rows = outcome
+        let mut rows: Vec<Row> = outcome
             .addresses
             .iter()
             .enumerate()
             .map(|(i, address)| Row::new(&base, spec.interval, address, counts(i)))
             .collect();
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        if let Some(first) = rows.first_mut() {
+            first.facts.hosts_named = outcome.cut.hosts_named.map(clamp);
+        }
+        for (host, _, left_out) in &outcome.cut.addresses {
+            let label = host.as_ref().map(|h| h.label.as_str());
+            let first = outcome
+                .addresses
+                .iter()
+                .position(|a| a.host.as_ref().map(|h| h.label.as_str()) == label);
+            if let Some(row) = first.and_then(|i| rows.get_mut(i)) {
+                row.facts.addresses_left_out = Some(clamp(*left_out));
+            }
+        }
         Self { rows }
     }
 }
@@ -265,6 +288,11 @@ impl Collector {
 impl Row {
     fn new(base: &str, interval: Duration, address: &AddressOutcome, counts: Counts) -> Self {
         let mut labels = base.to_owned();
+        let base_len = labels.len();
+        if let Some(host) = &address.host {
+            push_label(&mut labels, LABEL_HOST, &host.label);
+        }
+        let host_len = labels.len();
         let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
         push_label(&mut labels, LABEL_IP, &ip);
         let certs: Box<[Cert]> = address
@@ -329,8 +357,13 @@ impl Row {
                 .iter()
                 .fold(0, |bits, issue| bits | issue_bit(*issue)),
             ocsp_stapled: address.revocation.as_ref().and_then(|r| r.stapled),
+            hosts_named: None,
+            addresses_left_out: None,
         };
+        let offset = |n: usize| u32::try_from(n).expect("label sets are far below 4 GiB");
         Self {
+            base_len: offset(base_len),
+            host_len: offset(host_len),
             labels: labels.into_boxed_str(),
             tls,
             certs,
@@ -488,6 +521,9 @@ pub struct Frame {
 #[derive(Debug)]
 struct RowSpans {
     labels: std::ops::Range<usize>,
+    /// The lengths of the target's own labels and of those with `host`, within `labels`.
+    base_len: u32,
+    host_len: u32,
     tls: Option<std::ops::Range<usize>>,
     certs: std::ops::Range<usize>,
     facts: Facts,
@@ -497,6 +533,10 @@ struct RowSpans {
 /// A row as one family's pass reads it.
 struct View<'a> {
     labels: &'a str,
+    /// The target's own labels (no `host`, no `ip`), for per-target families.
+    target_labels: &'a str,
+    /// The target's and the host's labels (no `ip`), for per-host families.
+    host_labels: &'a str,
     tls: Option<&'a str>,
     certs: &'a [CertView],
     facts: &'a Facts,
@@ -585,6 +625,8 @@ impl Frame {
             frame.revocation.extend_from_slice(&row.revocation);
             frame.rows.push(RowSpans {
                 labels,
+                base_len: row.base_len,
+                host_len: row.host_len,
                 tls,
                 certs: first_cert..frame.certs.len(),
                 facts: row.facts,
@@ -612,8 +654,11 @@ impl Frame {
     }
 
     fn view<'a>(&'a self, row: &'a RowSpans) -> View<'a> {
+        let labels = &self.text[row.labels.clone()];
         View {
-            labels: &self.text[row.labels.clone()],
+            labels,
+            target_labels: &labels[..row.base_len as usize],
+            host_labels: &labels[..row.host_len as usize],
             tls: row.tls.clone().map(|t| &self.text[t]),
             certs: &self.certs[row.certs.clone()],
             facts: &row.facts,
@@ -787,6 +832,17 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
             }
         }
     }),
+    // Discovery (mx, srv) and the caps on hosts and addresses.
+    (DISCOVERED_HOSTS, "gauge", "Hosts the last MX or SRV answer named (at most 16 are probed).", |r, _, f| {
+        if let Some(n) = r.hosts_named {
+            f.sample(r.target_labels, &[], Value::Int(i64::from(n)));
+        }
+    }),
+    (ADDRESSES_SKIPPED, "gauge", "Addresses a name resolved to beyond the 16 probed; present when some were left out.", |r, _, f| {
+        if let Some(n) = r.addresses_left_out {
+            f.sample(r.host_labels, &[], Value::Int(i64::from(n)));
+        }
+    }),
 ];
 
 /// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
@@ -897,6 +953,7 @@ mod tests {
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
             revocation: None,
+            host: None,
         }
     }
 
@@ -933,6 +990,7 @@ mod tests {
                 spec: spec.clone(),
                 outcome: ProbeOutcome {
                     addresses: vec![address],
+                    cut: Default::default(),
                 },
             };
             store.record(observation, || true);
@@ -1011,6 +1069,7 @@ mod tests {
                     spec: spec.clone(),
                     outcome: ProbeOutcome {
                         addresses: vec![address(vec![cert("leaf"), cert("ca")], tls)],
+                        cut: Default::default(),
                     },
                 },
                 || true,
@@ -1099,7 +1158,10 @@ mod tests {
             a.ip = ip;
             Observation::Endpoint {
                 spec: spec.clone(),
-                outcome: ProbeOutcome { addresses: vec![a] },
+                outcome: ProbeOutcome {
+                    addresses: vec![a],
+                    cut: Default::default(),
+                },
             }
         };
         let store = crate::store::Store::default();
@@ -1160,7 +1222,10 @@ mod tests {
         });
         a.chain_issues = vec![ChainIssue::Unrelated, ChainIssue::TooLong];
         a.weaknesses = vec![(0, Weakness::Sha1Signature), (2, Weakness::RsaKeyUnder2048)];
-        let outcome = ProbeOutcome { addresses: vec![a] };
+        let outcome = ProbeOutcome {
+            addresses: vec![a],
+            cut: Default::default(),
+        };
         let body = render_outcome(&config.targets[0], &outcome, SystemTime::now());
         let lines = |family: &str| -> Vec<&str> {
             body.lines()
@@ -1211,6 +1276,7 @@ mod tests {
             &config.targets[0],
             &ProbeOutcome {
                 addresses: vec![refused],
+                cut: Default::default(),
             },
             SystemTime::now(),
         );

@@ -63,6 +63,13 @@ pub const LABEL_PHASE: &str = "phase";
 /// `success` or `failure`.
 pub const LABEL_RESULT: &str = "result";
 
+/// Hosts the last MX or SRV answer of a discovered target named.
+pub const DISCOVERED_HOSTS: &str = "certwatch_discovered_hosts";
+/// Addresses a name resolved to beyond those probed.
+pub const ADDRESSES_SKIPPED: &str = "certwatch_addresses_skipped";
+/// The discovered host (`name:port`) of a discovered target's series.
+pub const LABEL_HOST: &str = "host";
+
 /// The `target` label of certwatch's own serving certificate; the configuration
 /// reserves it.
 pub use crate::config::SELF_TARGET;

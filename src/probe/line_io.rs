@@ -152,6 +152,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineIo<S> {
         }
     }
 
+    /// The stream and the bytes read ahead of what was consumed, for a stage after
+    /// which the peer may speak at once (a proxy's reply, then the server's banner).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let rest = self.buf[self.start..self.end].to_vec();
+        (self.stream, rest)
+    }
+
     /// The stream, ready for TLS; an error if the server sent bytes not yet consumed.
     pub fn into_inner(self) -> Result<S, LineError> {
         match self.end - self.start {

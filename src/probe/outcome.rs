@@ -77,6 +77,13 @@ pub enum ConnectReason {
     Timeout,
     /// The peer reset the connection.
     Reset,
+    /// The proxy's rules refused the connection (SOCKS "not allowed by ruleset", an
+    /// HTTP 403 or 405, ...).
+    ProxyRefused,
+    /// The proxy asked for credentials, or refused those given.
+    ProxyAuthFailed,
+    /// The proxy's reply was not SOCKS5 or HTTP, or over its size limit.
+    ProxyProtocolError,
 }
 
 /// Why the STARTTLS exchange failed.
@@ -160,6 +167,9 @@ impl FailureKind {
                 ConnectReason::Unreachable => "unreachable",
                 ConnectReason::Timeout => "timeout",
                 ConnectReason::Reset => "reset",
+                ConnectReason::ProxyRefused => "proxy_refused",
+                ConnectReason::ProxyAuthFailed => "proxy_auth_failed",
+                ConnectReason::ProxyProtocolError => "proxy_protocol_error",
             },
             FailureKind::StartTls(r) => match r {
                 StartTlsReason::ServiceUnavailable => "service_unavailable",
@@ -337,6 +347,18 @@ pub struct AddressOutcome {
     /// Revocation: the staple, and each certificate checked by OCSP or CRL; `None` when
     /// the target checks nothing (`ocsp: off`, `crl: off`) or no chain was presented.
     pub revocation: Option<crate::revocation::Revocation>,
+    /// For a discovered target (`mx`, `srv`), the host this address belongs to.
+    pub host: Option<Arc<DiscoveredHost>>,
+}
+
+/// A host that an MX or SRV answer named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveredHost {
+    /// The `host` label: `name:port`, the name lowercased, without the trailing dot.
+    pub label: String,
+    /// The name sent as SNI and verified: the host's own for MX, the service's domain
+    /// for SRV, unless `server_name` is set.
+    pub server_name: String,
 }
 
 /// A presented chain cut at certwatch's bound (`probe::legacy::MAX_CERTIFICATES`
@@ -478,4 +500,20 @@ pub struct ProbeOutcome {
     /// One per address, in resolution order; a single entry with `ip: None` when the
     /// name did not resolve.
     pub addresses: Vec<AddressOutcome>,
+    /// What the caps on hosts and addresses left out.
+    pub cut: Cut,
+}
+
+/// What a probe did not probe because of the caps: at most 16 hosts per discovered
+/// target, at most 16 addresses per name. Logged and exported, never silent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// For a discovered target whose lookup succeeded: the distinct hosts its answer
+    /// named, the probed ones included.
+    pub hosts_named: Option<usize>,
+    /// The first few of the hosts named but not probed, for the log.
+    pub hosts_left_out: Vec<String>,
+    /// Per name that resolved to more addresses than are probed: its host (`None` for
+    /// a target's own address), the name, and how many addresses were left out.
+    pub addresses: Vec<(Option<Arc<DiscoveredHost>>, String, usize)>,
 }

@@ -4,10 +4,12 @@
 //! Recording: [`recorded`] runs a probe with a [`Transcript`] in a tokio task-local
 //! slot (as `probe::tls` keeps its `HANDSHAKE` slot), and the stages reach it through
 //! the free functions of this module, without a parameter threaded through every
-//! signature: `probe::line_io` records each line or binary message it reads and writes,
-//! `probe::run` the resolution and each connect, `probe::tls` the handshake.
-//! [`for_address`] gives each address probed a log of its own, so that the addresses
-//! of one name, probed at once, do not interleave. Outside [`recorded`], every
+//! signature: `probe::line_io` records each line or binary message it reads and writes
+//! (a proxy's HTTP CONNECT exchange included), `probe::execute` the plan (the MX or
+//! SRV answer, each host's addresses, what the caps left out) and each connect,
+//! [`through`] a proxy's tunnel, `probe::tls` the handshake. [`for_address`] gives each
+//! connection of a probe a log of its own ([`Place`]: the host and the address), so
+//! that the addresses of one name, probed at once, do not interleave. Outside [`recorded`], every
 //! recording function is one failed task-local lookup that formats nothing: scheduled
 //! probes pay nothing for this module.
 //!
@@ -29,6 +31,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::fmt;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +40,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::connect::Dest;
 use super::outcome::{AddressOutcome, Failure, Phase, ProbeOutcome, Verdict};
 use crate::cert::{list_item, rfc3339, ParsedCert, NO_WELL_DEFINED_EXPIRATION};
 use crate::config::TargetSpec;
@@ -205,8 +209,59 @@ pub struct Transcript {
     origin: Instant,
     /// Events outside any one address (the resolution).
     general: Log,
-    /// Each address's events, in the order their probes finished.
-    addresses: Vec<(IpAddr, Log)>,
+    /// Each connection's events, in the order their probes finished.
+    addresses: Vec<(Place, Log)>,
+}
+
+/// Where one connection of a probe went: for a discovered target, the host (its
+/// `host` label), and the address connected to (or the name a `socks5h` proxy
+/// resolved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The `host` label of a discovered target's host.
+    pub host: Option<String>,
+    /// The address, or the name left to the proxy.
+    pub dest: Dest,
+}
+
+impl From<IpAddr> for Place {
+    fn from(ip: IpAddr) -> Self {
+        Place {
+            host: None,
+            dest: Dest::Ip(ip),
+        }
+    }
+}
+
+impl Place {
+    /// Whether `address` is the outcome of the connection made here.
+    fn holds(&self, address: &AddressOutcome) -> bool {
+        let host = address.host.as_ref().map(|h| h.label.as_str());
+        self.host.as_deref() == host
+            && match (&self.dest, address.ip) {
+                (Dest::Ip(ip), Some(probed)) => *ip == probed,
+                // A name left to the proxy: the outcome has no address.
+                (Dest::Name(_), None) => true,
+                _ => false,
+            }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.dest {
+            Dest::Ip(ip) => write!(f, "{ip}")?,
+            Dest::Name(name) => write!(
+                f,
+                "{} (resolved by the proxy)",
+                crate::printable::printable(name)
+            )?,
+        }
+        match &self.host {
+            Some(host) => write!(f, " of {}", crate::printable::printable(host)),
+            None => Ok(()),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -249,9 +304,10 @@ pub fn is_recording() -> bool {
     RECORDER.try_with(|_| ()).is_ok()
 }
 
-/// Runs `probe`, the probe of one address, with a log of its own when a transcript is
-/// being recorded.
-pub async fn for_address<F: Future>(ip: IpAddr, probe: F) -> F::Output {
+/// Runs `probe`, the probe of one connection (one address of one host), with a log
+/// of its own when a transcript is being recorded.
+pub async fn for_address<F: Future>(place: impl Into<Place>, probe: F) -> F::Output {
+    let place = place.into();
     let Ok(origin) = RECORDER.try_with(|t| t.borrow().origin) else {
         return probe.await;
     };
@@ -262,7 +318,7 @@ pub async fn for_address<F: Future>(ip: IpAddr, probe: F) -> F::Output {
             (output, log)
         })
         .await;
-    let _ = RECORDER.try_with(|t| t.borrow_mut().addresses.push((ip, log)));
+    let _ = RECORDER.try_with(|t| t.borrow_mut().addresses.push((place, log)));
     output
 }
 
@@ -326,17 +382,6 @@ pub fn handshake_observed(alpn: Option<&[u8]>, client_auth_requested: bool) {
     });
 }
 
-/// The resolution of the target's name, which took `took`.
-pub fn resolved(result: &Result<Vec<IpAddr>, Failure>, took: Duration) {
-    note(Topic::Resolve, || match result {
-        Ok(ips) => {
-            let ips: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
-            format!("{} in {}", ips.join(", "), millis(took))
-        }
-        Err(failure) => format!("failed in {}: {failure}", millis(took)),
-    });
-}
-
 /// Runs `connect` (the TCP connect to `addr`), noting its start and its end.
 pub async fn connect<F>(addr: SocketAddr, connect: F) -> F::Output
 where
@@ -354,6 +399,34 @@ where
             Err(_) => format!("connected in {}", millis(started.elapsed())),
         },
         Err(failure) => format!("failed in {}: {failure}", millis(started.elapsed())),
+    });
+    result
+}
+
+/// Runs `tunnel` (opening a tunnel through the proxy `proxy` to `to`), noting its
+/// start and its end. The proxy's own connect is noted by [`connect`], an HTTP CONNECT
+/// exchange line by line (credentials redacted).
+pub async fn through<T, F>(proxy: &str, to: &str, tunnel: F) -> F::Output
+where
+    F: Future<Output = Result<T, Failure>>,
+{
+    if !is_recording() {
+        return tunnel.await;
+    }
+    let started = Instant::now();
+    note(Topic::Connect, || {
+        format!("through the proxy {proxy} to {to}")
+    });
+    let result = tunnel.await;
+    note(Topic::Connect, || match &result {
+        Ok(_) => format!(
+            "the proxy opened the tunnel to {to} in {}",
+            millis(started.elapsed())
+        ),
+        Err(failure) => format!(
+            "no tunnel through the proxy in {}: {failure}",
+            millis(started.elapsed())
+        ),
     });
     result
 }
@@ -467,25 +540,31 @@ impl Transcript {
         header(&mut out, spec);
         let _ = writeln!(out);
         events(&mut out, &self.general, None);
-        let mut logs: Vec<Option<&Log>> = self.addresses.iter().map(|(_, l)| Some(l)).collect();
+        let mut logs: Vec<Option<&(Place, Log)>> = self.addresses.iter().map(Some).collect();
         for address in &outcome.addresses {
-            let log = address.ip.and_then(|ip| {
-                let at = self
-                    .addresses
-                    .iter()
-                    .zip(logs.iter())
-                    .position(|((logged, _), log)| *logged == ip && log.is_some())?;
-                logs[at].take()
-            });
+            // Each log goes with the first outcome of its connection not yet shown.
+            let logged = logs
+                .iter()
+                .position(|l| l.is_some_and(|(place, _)| place.holds(address)))
+                .and_then(|at| logs[at].take());
             let _ = writeln!(out);
-            match address.ip {
-                Some(ip) => {
-                    let _ = writeln!(out, "address {ip}:");
+            let host = address
+                .host
+                .as_ref()
+                .map(|h| format!(" of {}", crate::printable::printable(&h.label)))
+                .unwrap_or_default();
+            match (logged, address.ip) {
+                (Some((place, _)), _) => {
+                    let _ = writeln!(out, "address {place}:");
                 }
-                None => {
-                    let _ = writeln!(out, "address (not resolved):");
+                (None, Some(ip)) => {
+                    let _ = writeln!(out, "address {ip}{host}:");
+                }
+                (None, None) => {
+                    let _ = writeln!(out, "address (not resolved){host}:");
                 }
             }
+            let log = logged.map(|(_, log)| log);
             if let Some(log) = log {
                 events(&mut out, log, Some(address));
             }
@@ -504,6 +583,22 @@ fn header(out: &mut String, spec: &TargetSpec) {
         printable(&spec.name)
     );
     let _ = writeln!(out, "address:      {}", spec.address);
+    if let Some(discover) = &spec.discover {
+        let _ = writeln!(
+            out,
+            "discover:     every host of the {} records of {}",
+            discover.record(),
+            printable(discover.name())
+        );
+    }
+    if let Some(proxy) = &spec.proxy {
+        // The URL holds the user, never the password.
+        let _ = writeln!(out, "proxy:        {}", printable(&proxy.url.to_string()));
+    }
+    if !spec.dns.servers.is_empty() {
+        let servers: Vec<String> = spec.dns.servers.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "dns servers:  {}", servers.join(", "));
+    }
     let _ = writeln!(
         out,
         "server name:  {}",
@@ -908,7 +1003,7 @@ mod tests {
     #[tokio::test]
     async fn addresses_probed_at_once_keep_their_own_logs() {
         let speak = |ip: &'static str| {
-            for_address(ip.parse().unwrap(), async move {
+            for_address(ip.parse::<IpAddr>().unwrap(), async move {
                 for i in 0..3 {
                     received_line(&format!("{ip} {i}"));
                     tokio::task::yield_now().await;
@@ -933,6 +1028,86 @@ mod tests {
             assert_eq!(lines, [own(0), own(1), own(2)], "{ip}");
         }
         assert!(transcript.general.events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn hosts_sharing_an_address_keep_their_own_logs_and_headings() {
+        use crate::probe::outcome::{
+            ConnectReason, DiscoveredHost, FailureKind, PhaseTimes, ResolveReason,
+        };
+        use std::sync::Arc;
+
+        let spec = crate::config::one_off_target(
+            "192.0.2.25:25".parse().unwrap(),
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        let ip: IpAddr = "192.0.2.25".parse().unwrap();
+        let place = |host: &str| Place {
+            host: Some(host.to_owned()),
+            dest: Dest::Ip(ip),
+        };
+        let ((), transcript) = recorded(async {
+            futures_util::future::join(
+                for_address(place("mx1.test:25"), async {
+                    received_line("220 mx1 here")
+                }),
+                for_address(place("mx2.test:25"), async {
+                    received_line("220 mx2 here")
+                }),
+            )
+            .await;
+        })
+        .await;
+        let outcome = |host: &str, ip: Option<IpAddr>, kind| AddressOutcome {
+            ip,
+            finished_at: SystemTime::now(),
+            duration: Duration::from_millis(1),
+            phases: PhaseTimes::default(),
+            handshake: Err(Failure::new(kind, "refused")),
+            chain: Vec::new(),
+            verdict: None,
+            legacy: None,
+            chain_cut: None,
+            chain_issues: Vec::new(),
+            weaknesses: Vec::new(),
+            revocation: None,
+            host: Some(Arc::new(DiscoveredHost {
+                label: host.to_owned(),
+                server_name: host.split(':').next().unwrap().to_owned(),
+            })),
+        };
+        let refused = FailureKind::Connect(ConnectReason::Refused);
+        let probe = ProbeOutcome {
+            // Not in the order the logs were recorded: each finds its own by host.
+            addresses: vec![
+                outcome("mx2.test:25", Some(ip), refused),
+                outcome("mx1.test:25", Some(ip), refused),
+                outcome(
+                    "mx3.test:25",
+                    None,
+                    FailureKind::Resolve(ResolveReason::NotFound),
+                ),
+            ],
+            cut: Default::default(),
+        };
+        let text = transcript.render(&spec, &probe, SystemTime::now());
+        let order = [
+            "address 192.0.2.25 of mx2.test:25:\n",
+            "S: 220 mx2 here\n",
+            "address 192.0.2.25 of mx1.test:25:\n",
+            "S: 220 mx1 here\n",
+            "address (not resolved) of mx3.test:25:\n",
+        ];
+        let mut from = 0;
+        for step in order {
+            let at = text[from..]
+                .find(step)
+                .unwrap_or_else(|| panic!("{step:?} missing after byte {from}:\n{text}"));
+            from += at + step.len();
+        }
+        assert_eq!(text.matches("220 mx1 here").count(), 1, "{text}");
     }
 
     #[tokio::test]

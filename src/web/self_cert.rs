@@ -99,7 +99,9 @@ pub async fn check(spec: &TargetSpec, serving: &Serving, listen: SocketAddr) -> 
             chain_cut: None,
             chain_issues: Vec::new(),
             revocation: None,
+            host: None,
         }],
+        cut: Default::default(),
     }
 }
 
@@ -142,7 +144,10 @@ impl Source for SelfCheck {
         Box::pin(async move {
             let outcome = match self.web.active().serving.clone() {
                 Some(serving) => check(&self.spec, &serving, self.listen).await,
-                None => ProbeOutcome { addresses: vec![] },
+                None => ProbeOutcome {
+                    addresses: vec![],
+                    cut: Default::default(),
+                },
             };
             Observation::Endpoint {
                 spec: self.spec.clone(),

@@ -11,8 +11,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dante;
 mod dovecot;
 mod inn;
+mod knot;
 mod mariadb;
 mod nginx;
 mod nginx_edges;
@@ -21,6 +23,7 @@ mod postgres;
 mod prosody;
 mod revocation;
 mod slapd;
+mod tinyproxy;
 mod vsftpd;
 
 use std::process::ExitCode;
@@ -31,8 +34,10 @@ use support::tools::{self, trial};
 fn main() -> ExitCode {
     let mut trials = vec![trial!(&[], openssl_dates_parse_to_unix_seconds)];
     for server in [
+        dante::trials,
         dovecot::trials,
         inn::trials,
+        knot::trials,
         mariadb::trials,
         nginx::trials,
         nginx_edges::trials,
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         prosody::trials,
         revocation::trials,
         slapd::trials,
+        tinyproxy::trials,
         vsftpd::trials,
     ] {
         trials.extend(server());

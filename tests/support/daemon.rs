@@ -253,6 +253,8 @@ pub enum Ready {
     Banner(u16, String),
     /// The log file (relative to the instance directory) contains the text.
     Log(PathBuf, String),
+    /// As [`Ready::Banner`], at another loopback address than 127.0.0.1.
+    BannerAt(std::net::SocketAddr, String),
 }
 
 /// A server's private directory, before the server starts: configuration, data,
@@ -642,23 +644,8 @@ impl Daemon {
     async fn check(&self, check: &Ready) -> Result<(), Option<String>> {
         match check {
             Ready::Port(port) => connect(*port).await.map(drop).map_err(|_| None),
-            Ready::Banner(port, token) => {
-                let tcp = connect(*port).await.map_err(|_| None)?;
-                let mut line = String::new();
-                let read = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    BufReader::new(tcp).read_line(&mut line),
-                )
-                .await;
-                match read {
-                    Ok(Ok(_)) if line.contains(token.as_str()) => Ok(()),
-                    Ok(Ok(n)) if n > 0 => Err(Some(format!(
-                        "another server answered on port {port}: {:?}",
-                        line.trim_end()
-                    ))),
-                    _ => Err(None),
-                }
-            }
+            Ready::Banner(port, token) => banner(([127, 0, 0, 1], *port).into(), token).await,
+            Ready::BannerAt(addr, token) => banner(*addr, token).await,
             Ready::Log(file, text) => match std::fs::read_to_string(self.instance.join(file)) {
                 Ok(log) if log.contains(text.as_str()) => Ok(()),
                 _ => Err(None),
@@ -724,13 +711,36 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
+/// `Ok` when the first line a new connection to `addr` gets contains `token`;
+/// `Err(Some(why))` when another server has the port.
+async fn banner(addr: std::net::SocketAddr, token: &str) -> Result<(), Option<String>> {
+    let port = addr.port();
+    let tcp = connect_to(addr).await.map_err(|_| None)?;
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        BufReader::new(tcp).read_line(&mut line),
+    )
+    .await;
+    match read {
+        Ok(Ok(_)) if line.contains(token) => Ok(()),
+        Ok(Ok(n)) if n > 0 => Err(Some(format!(
+            "another server answered on port {port}: {:?}",
+            line.trim_end()
+        ))),
+        _ => Err(None),
+    }
+}
+
 /// A TCP connection to 127.0.0.1:`port`, bounded.
 async fn connect(port: u16) -> Result<TcpStream, String> {
-    tokio::time::timeout(
-        Duration::from_secs(1),
-        TcpStream::connect(("127.0.0.1", port)),
-    )
-    .await
-    .map_err(|_| "connect timed out".to_owned())?
-    .map_err(|e| format!("connect: {e}"))
+    connect_to(([127, 0, 0, 1], port).into()).await
+}
+
+/// A TCP connection to `addr`, bounded.
+async fn connect_to(addr: std::net::SocketAddr) -> Result<TcpStream, String> {
+    tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| format!("connect: {e}"))
 }

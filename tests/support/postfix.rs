@@ -57,6 +57,7 @@ pub fn version() -> Option<String> {
 #[derive(Debug)]
 pub struct Postfix {
     daemon: Daemon,
+    ip: std::net::Ipv4Addr,
     port: u16,
 }
 
@@ -66,12 +67,27 @@ impl Postfix {
     /// could not run, with the instance's configuration and log.
     pub async fn start(tls: Option<&ServerTls>) -> Result<Postfix, String> {
         available()?;
-        daemon::start_with_retries("postfix", || Self::try_start(tls)).await
+        daemon::start_with_retries("postfix", || {
+            Self::try_start(std::net::Ipv4Addr::LOCALHOST, None, tls)
+        })
+        .await
     }
 
-    /// The address it listens on, `127.0.0.1:PORT`.
+    /// Starts an instance listening on `ip`:`port` (a loopback address other than
+    /// 127.0.0.1, so that several instances share one port, as the MX hosts of a
+    /// domain do), as [`Postfix::start`] does.
+    pub async fn start_at(
+        ip: std::net::Ipv4Addr,
+        port: u16,
+        tls: Option<&ServerTls>,
+    ) -> Result<Postfix, String> {
+        available()?;
+        daemon::start_with_retries("postfix", || Self::try_start(ip, Some(port), tls)).await
+    }
+
+    /// The address it listens on, `IP:PORT`.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Its private directory.
@@ -84,11 +100,18 @@ impl Postfix {
         self.daemon.log()
     }
 
-    async fn try_start(tls: Option<&ServerTls>) -> Result<Postfix, StartError> {
+    async fn try_start(
+        ip: std::net::Ipv4Addr,
+        port: Option<u16>,
+        tls: Option<&ServerTls>,
+    ) -> Result<Postfix, StartError> {
         let ids = daemon::user_ids("postfix", "postfix").map_err(StartError::Fatal)?;
         let mut instance = Instance::new("postfix")?;
-        let port = instance.port()?;
-        layout(&mut instance, ids, port, tls)?;
+        let port = match port {
+            Some(port) => port,
+            None => instance.port()?,
+        };
+        layout(&mut instance, ids, ip, port, tls)?;
         instance.log_file("maillog");
         let conf = instance.join("conf");
         // -s: no redirection of stdout; the master still becomes a session leader, so
@@ -99,10 +122,9 @@ impl Postfix {
             .arg("-s")
             .args(["-e", &MASTER_EXIT_AFTER_SECS.to_string()])
             .env("MAIL_CONFIG", &conf);
-        let daemon = instance
-            .spawn(master, &[Ready::Banner(port, BANNER_TOKEN.into())])
-            .await?;
-        Ok(Postfix { daemon, port })
+        let ready = Ready::BannerAt((ip, port).into(), BANNER_TOKEN.into());
+        let daemon = instance.spawn(master, &[ready]).await?;
+        Ok(Postfix { daemon, ip, port })
     }
 }
 
@@ -110,6 +132,7 @@ impl Postfix {
 fn layout(
     instance: &mut Instance,
     postfix: (u32, u32),
+    ip: std::net::Ipv4Addr,
     port: u16,
     tls: Option<&ServerTls>,
 ) -> Result<(), StartError> {
@@ -147,7 +170,7 @@ fn layout(
     );
     // Only the services an SMTP session up to STARTTLS needs; nothing that delivers.
     let mut master = format!(
-        "127.0.0.1:{port} inet n - n - - smtpd\n\
+        "{ip}:{port} inet n - n - - smtpd\n\
          postlog   unix-dgram n - n - 1 postlogd\n\
          anvil     unix - - n - 1 anvil\n"
     );

@@ -17,7 +17,6 @@ mod smtp;
 mod xmpp;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::line_io::{LineError, LineIo};
@@ -212,12 +211,12 @@ impl Capabilities {
 }
 
 /// Runs the `protocol` exchange on `stream` and returns it ready for the TLS handshake.
-pub async fn upgrade(
+pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     protocol: StartTls,
-    stream: TcpStream,
+    stream: S,
     deadline: Instant,
     context: Context<'_>,
-) -> Result<TcpStream, Failure> {
+) -> Result<S, Failure> {
     let mut io = LineIo::new(stream, deadline);
     let io_ref = &mut io;
     match protocol {
