@@ -19,11 +19,12 @@ RUNBOOK=alerts/RUNBOOK.md
 DASHBOARD=dashboards/certwatch.json
 
 # The metrics certwatch exports: ../shared/CONTRACT.md section 4, plus
-# certwatch_probe_interval_seconds (the configured probe interval), sections 8
+# certwatch_probe_interval_seconds (the configured probe interval), the
+# certificate files' of sections 5 and 6, section 7's revocation families, sections 8
 # and 9 (legacy_only, chain_issue_info, cert_weakness_info),
 # certwatch_cert_on_verified_path, the caps of DNS discovery (section 10:
 # certwatch_discovered_hosts, certwatch_addresses_skipped); and Prometheus' own
-# `up` (CertwatchDown), and section 7's revocation families. Rules and
+# `up` (CertwatchDown). Rules and
 # the dashboard may use no other metric (rules may also use the series they
 # record themselves).
 METRICS="certwatch_handshake_success certwatch_chain_verified certwatch_probe_success
@@ -34,6 +35,9 @@ certwatch_probe_duration_seconds certwatch_probe_phase_duration_seconds
 certwatch_last_probe_timestamp_seconds certwatch_probes_total certwatch_build_info
 certwatch_config_last_reload_successful certwatch_config_last_reload_success_timestamp_seconds
 certwatch_targets certwatch_probe_interval_seconds
+certwatch_served_cert_current certwatch_served_file_not_after_timestamp_seconds
+certwatch_file_read_success certwatch_file_read_error_info certwatch_files_matched
+certwatch_files_skipped
 certwatch_legacy_only certwatch_chain_issue_info certwatch_cert_weakness_info
 certwatch_cert_on_verified_path
 certwatch_cert_revoked certwatch_ocsp_stapled certwatch_ocsp_next_update_timestamp_seconds

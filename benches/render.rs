@@ -488,6 +488,7 @@ fn main() {
             Observation::Endpoint {
                 spec: spec.clone(),
                 outcome,
+                served: None,
             },
             || true,
         );

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, Trigger};
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError, DEFAULT_PATHS};
+use crate::files::watch::Hub;
 use crate::http::scrape::ScrapeGate;
 use crate::http::{self, HttpState, ReloadRequest};
 use crate::metrics::{Collector, ExporterMetrics};
@@ -195,8 +196,10 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
             }
         },
     };
+    // One file-system watcher for every source that reads files.
+    let hub = Hub::new();
     let mut scheduler = Scheduler::new(config.concurrency, store.clone(), shutdown.child_token());
-    scheduler.apply(sources(&config, &own), config.concurrency);
+    scheduler.apply(sources(&config, &own, &hub), config.concurrency);
     exporter.loaded(config.targets.len(), SystemTime::now());
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -218,6 +221,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         exporter: exporter.clone(),
         web: web.clone(),
         own,
+        hub,
         watch,
     };
     tokio::spawn(reloader.run(reload_rx, shutdown.clone()));
@@ -264,9 +268,10 @@ fn auto_reload_files(args: &ServeArgs, source: &ConfigSource) -> Option<Vec<Path
     }
 }
 
-/// The sources of `config`, and certwatch's own.
-fn sources(config: &Config, own: &[Arc<dyn Source>]) -> Vec<Arc<dyn Source>> {
-    let mut all = source::endpoints(&config.targets);
+/// The sources of `config` (endpoints, then certificate files), and certwatch's own.
+fn sources(config: &Config, own: &[Arc<dyn Source>], hub: &Arc<Hub>) -> Vec<Arc<dyn Source>> {
+    let mut all = source::endpoints(&config.targets, Some(hub));
+    all.extend(source::files(&config.files, Some(hub)));
     all.extend(own.iter().cloned());
     all
 }
@@ -285,7 +290,7 @@ fn raise_open_file_limit() {
 
 fn announce(source: &ConfigSource, config: &Config) {
     match source {
-        ConfigSource::File(path) => tracing::info!(config = %path.display(), targets = config.targets.len(), "configuration loaded"),
+        ConfigSource::File(path) => tracing::info!(config = %path.display(), targets = config.targets.len(), files = config.files.len(), "configuration loaded"),
         ConfigSource::Defaults => tracing::info!(
             "no configuration file: none given with --config and none at {}; running with no targets. \
              Copy config/certwatch.yml to ./certwatch.yml, list your endpoints under `targets:`, and reload (SIGHUP)",
@@ -303,6 +308,8 @@ struct Reloader {
     web: Option<Arc<Web>>,
     /// Sources that are not the configuration's (certwatch's own certificate).
     own: Vec<Arc<dyn Source>>,
+    /// The file-system watcher the sources share.
+    hub: Arc<Hub>,
     /// With `--config.auto-reload`: the watched files.
     watch: Option<Watch>,
 }
@@ -399,7 +406,7 @@ impl Reloader {
                 ))
             }
         };
-        let sources = sources(&config, &self.own);
+        let sources = sources(&config, &self.own, &self.hub);
         let concurrency = config.concurrency;
         let scheduler = &mut self.scheduler;
         let changes = match std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -441,7 +448,7 @@ impl Reloader {
             ConfigSource::File(path) => vec![path.clone()],
             ConfigSource::Defaults => Vec::new(),
         };
-        paths.extend(running.files());
+        paths.extend(running.read_files());
         paths
     }
 

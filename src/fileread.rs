@@ -19,6 +19,13 @@
 //! caller needs. Errors are values with the evidence (the path, the kind of file, the
 //! limit) and say what to do; where the path was written (file, line, column) is the
 //! caller's to add. Reading is blocking: callers run it off the async workers.
+//!
+//! For certificate file sources, [`read_file_keyed`] also returns the file's
+//! [`FileKey`] (device, inode, size, modification and change times) so that a re-read
+//! can skip a file [`file_key`] shows unchanged, and [`glob`] expands globs with a
+//! bounded, loop-safe directory walk.
+
+pub mod glob;
 
 use std::fmt;
 use std::io::Read;
@@ -192,6 +199,78 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     // The path may have been replaced between the stat and the open.
     let metadata = file.metadata().map_err(|e| ReadError::from_io(path, e))?;
     check_metadata(path, &metadata, limit)?;
+    read_bounded(path, file, &metadata, limit)
+}
+
+/// What identifies one version of a file without reading it: device, inode, size,
+/// and the modification and change times in nanoseconds. A rewrite, a rename over it,
+/// a symlink swapped to another file and a `chmod` each change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileKey {
+    #[cfg(unix)]
+    fn of(metadata: &std::fs::Metadata) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+            ctime_ns: i128::from(metadata.ctime()) * 1_000_000_000
+                + i128::from(metadata.ctime_nsec()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(metadata: &std::fs::Metadata) -> FileKey {
+        let ns = |t: std::io::Result<std::time::SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128)
+        };
+        FileKey {
+            dev: 0,
+            ino: 0,
+            size: metadata.len(),
+            mtime_ns: ns(metadata.modified()),
+            ctime_ns: ns(metadata.created()),
+        }
+    }
+}
+
+/// The [`FileKey`] of the regular file at `path` (symbolic links followed), without
+/// opening it; refused as [`read_file`] would refuse it. Blocking.
+pub fn file_key(path: &Path, limit: u64) -> Result<FileKey, ReadError> {
+    let metadata = std::fs::metadata(path).map_err(|e| ReadError::from_io(path, e))?;
+    check_metadata(path, &metadata, limit)?;
+    Ok(FileKey::of(&metadata))
+}
+
+/// [`read_file`], with the [`FileKey`] of the file as it was opened. Blocking.
+pub fn read_file_keyed(path: &Path, limit: u64) -> Result<(Vec<u8>, FileKey), ReadError> {
+    let metadata = std::fs::metadata(path).map_err(|e| ReadError::from_io(path, e))?;
+    check_metadata(path, &metadata, limit)?;
+    let file = open_nonblocking(path).map_err(|e| ReadError::from_io(path, e))?;
+    let metadata = file.metadata().map_err(|e| ReadError::from_io(path, e))?;
+    check_metadata(path, &metadata, limit)?;
+    let key = FileKey::of(&metadata);
+    Ok((read_bounded(path, file, &metadata, limit)?, key))
+}
+
+fn read_bounded(
+    path: &Path,
+    file: std::fs::File,
+    metadata: &std::fs::Metadata,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -3,15 +3,16 @@
 //! The data flows through one module per stage:
 //!
 //! ```text
-//! config ──► scheduler ──► sources ─────────────────────────────► store ──► metrics ──► http
-//! (YAML →    (when, how     endpoint: probe (resolve → connect →     (latest    (prepared   (/metrics,
-//!  TargetSpec) many at once)  starttls → tls → cert + verify)         observation series,    /probe, /)
-//!                             certwatch-self: web::self_cert          per source) rendered
-//!                                                                                  per chunk)
+//! config ──► scheduler ──► sources ─────────────────────────────────► store ──► metrics ──► http
+//! (YAML →    (when, how     endpoint: probe (resolve → connect →        (latest    (prepared   (/metrics,
+//!  TargetSpec, many at once)  starttls → tls → cert + verify),          observation series,    /probe, /)
+//!  FileSpec)                  its served_from read by files              per source) rendered
+//!                             files: files (glob → read → parse)                    per chunk)
+//!                             certwatch-self: web::self_cert
 //! ```
 //!
 //! - [`config`] reads and validates the file into immutable, plain-data
-//!   [`config::TargetSpec`]s.
+//!   [`config::TargetSpec`]s and [`config::FileSpec`]s.
 //! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
 //!   over the interval, at most `concurrency` at a time ([`limit`]).
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
@@ -23,7 +24,11 @@
 //!   lists its issues, giving a [`probe::outcome::ProbeOutcome`]; with
 //!   [`probe::transcript`] recording each step for a person debugging);
 //!   [`revocation`] then checks a verified chain by OCSP and CRL through its own
-//!   process-wide cache; certwatch's own serving certificate is [`web::self_cert`].
+//!   process-wide cache;
+//!   a `files:` source ([`source::Files`]) is read by [`files`] (globs expanded, files
+//!   read and parsed, changes watched), giving a [`files::FilesOutcome`], and an
+//!   endpoint's `served_from` is read by it too; certwatch's own serving certificate is
+//!   [`web::self_cert`].
 //! - [`store`] keeps the latest observation per source, and the probe counters.
 //! - [`metrics`] prepares each entry's series once (the collector owns that cache) and
 //!   renders them at scrape time; [`http`] serves them within a memory budget and a
@@ -35,8 +40,9 @@
 //!   formats `certwatch check`. [`severity`] judges an address for `check` and the
 //!   status page alike; [`printable`] escapes peer text before a person sees it;
 //!   [`logging`] writes log lines to stderr without ever blocking or failing on it.
-//! - Beneath them: [`fileread`] reads every file a configuration names (bounded, never
-//!   a FIFO or a device), and [`trust`] holds the trust anchors and TLS client
+//! - Beneath them: [`fileread`] reads every file a configuration or a `files:` source
+//!   names (bounded, never a FIFO or a device) and expands globs (bounded, loop-safe),
+//!   and [`trust`] holds the trust anchors and TLS client
 //!   material that `config` loads and `probe` uses.
 
 #![forbid(unsafe_code)]
@@ -48,6 +54,7 @@ pub mod cert;
 pub mod cli;
 pub mod config;
 pub mod fileread;
+pub mod files;
 pub mod http;
 pub mod limit;
 pub mod logging;

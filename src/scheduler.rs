@@ -236,6 +236,7 @@ mod tests {
                         addresses: vec![],
                         cut: Default::default(),
                     },
+                    served: None,
                 }
             })
         }

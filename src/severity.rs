@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cert::ParsedCert;
+use crate::files::ReadReason;
 use crate::probe::outcome::{AddressOutcome, FailureKind, Verdict, VerifyReason};
 
 const DAY: u64 = 86_400;
@@ -96,6 +97,9 @@ pub enum Reason {
     LegacyOnly,
     /// The limit is far enough away (ok).
     Valid,
+    /// A certificate file could not be read whole (a warning, unless its certificates
+    /// that could be read say worse).
+    FileNotRead(ReadReason),
 }
 
 /// Which certificate sets the limit.
@@ -167,6 +171,10 @@ impl fmt::Display for Judgement<'_> {
                 write!(f, "certificate {depth} cannot be read")?;
                 false
             }
+            Reason::FileNotRead(reason) => {
+                write!(f, "the file was not read whole ({reason})")?;
+                false
+            }
             Reason::LegacyOnly => {
                 f.write_str("only a legacy TLS hello reaches the server")?;
                 false
@@ -212,19 +220,66 @@ pub fn judge<'a>(
     thresholds: Thresholds,
     now: SystemTime,
 ) -> Judgement<'a> {
-    let limit = limit(address, unix_seconds(now));
-    let unreadable = address.chain.iter().position(|c| c.info.is_err());
     // A legacy-only server completed no modern handshake, but its chain was read: it
     // is judged by its chain, and is at least a warning.
-    let reached = address.handshake.is_ok() || address.legacy_only();
-    let failure = match (&address.handshake, &address.verdict) {
-        (Err(failure), _) if !reached => Some(Reason::HandshakeFailed(failure.kind)),
-        (_, Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
-        _ if address.chain.is_empty() => Some(Reason::NoCertificate),
-        _ if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
+    let legacy_only = address.legacy_only();
+    let failed = match &address.handshake {
+        Err(failure) if !legacy_only => Some(Reason::HandshakeFailed(failure.kind)),
+        _ => None,
+    };
+    judge_chain(
+        &address.chain,
+        address.verdict.as_ref(),
+        failed,
+        legacy_only,
+        thresholds,
+        now,
+    )
+}
+
+/// Judges one certificate file's bundle at `now`: as a chain presented by a server,
+/// but a file not read whole (`unread`) is a warning, unless what could be read of it
+/// is critical.
+pub fn judge_file<'a>(
+    certs: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&'a Verdict>,
+    unread: Option<ReadReason>,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Judgement<'a> {
+    let chain =
+        (!certs.is_empty()).then(|| judge_chain(certs, verdict, None, false, thresholds, now));
+    match (unread, chain) {
+        (None, Some(judgement)) => judgement,
+        (Some(_), Some(judgement)) if judgement.severity == Severity::Critical => judgement,
+        (unread, judgement) => Judgement {
+            severity: Severity::Warning,
+            reason: Reason::FileNotRead(unread.unwrap_or(ReadReason::NoCertificate)),
+            limit: judgement.and_then(|j| j.limit),
+        },
+    }
+}
+
+/// Judges a chain with its verdict, after a failure that comes first, if any; a chain
+/// only the legacy second hello reached (`legacy_only`) is at least a warning.
+fn judge_chain<'a>(
+    chain: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&'a Verdict>,
+    failed: Option<Reason>,
+    legacy_only: bool,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Judgement<'a> {
+    let limit = limit(chain, verdict, unix_seconds(now));
+    let unreadable = chain.iter().position(|c| c.info.is_err());
+    let failure = match (failed, verdict) {
+        (Some(reason), _) => Some(reason),
+        (None, Some(Verdict::Failed { reason, .. })) => Some(Reason::NotVerified(*reason)),
+        (None, _) if chain.is_empty() => Some(Reason::NoCertificate),
+        (None, _) if unreadable == Some(0) || limit.is_none() => Some(Reason::Unreadable {
             depth: unreadable.unwrap_or(0),
         }),
-        _ => None,
+        (None, _) => None,
     };
     if let Some(reason) = failure {
         return Judgement {
@@ -243,7 +298,7 @@ pub fn judge<'a>(
         }
         _ => match unreadable {
             Some(depth) => (Severity::Warning, Reason::Unreadable { depth }),
-            None if address.legacy_only() => (Severity::Warning, Reason::LegacyOnly),
+            None if legacy_only => (Severity::Warning, Reason::LegacyOnly),
             None => (Severity::Ok, Reason::Valid),
         },
     };
@@ -257,15 +312,20 @@ pub fn judge<'a>(
 /// The first notAfter among the certificates that count (see the module docs): the
 /// verified path's when the chain verifies, else every readable presented one's.
 /// Ties go to the certificate nearest the leaf.
-fn limit(address: &AddressOutcome, now: f64) -> Option<Limit<'_>> {
+fn limit<'a>(
+    chain: &'a [std::sync::Arc<ParsedCert>],
+    verdict: Option<&Verdict>,
+    now: f64,
+) -> Option<Limit<'a>> {
     let readable = || {
-        address.chain.iter().enumerate().filter_map(
-            |(depth, c): (usize, &std::sync::Arc<ParsedCert>)| {
+        chain
+            .iter()
+            .enumerate()
+            .filter_map(|(depth, c): (usize, &std::sync::Arc<ParsedCert>)| {
                 c.info.as_ref().ok().map(|info| (depth, info))
-            },
-        )
+            })
     };
-    let (holder, not_after) = match &address.verdict {
+    let (holder, not_after) = match verdict {
         Some(Verdict::Verified {
             path_not_after,
             path,

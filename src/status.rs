@@ -1,5 +1,6 @@
-//! The `/` status page: every probed address with its state, days left, reason and last
-//! error, worst first. Plain HTML, no JavaScript. The state and the days left are
+//! The `/` status page: every probed address and every certificate file (with its path,
+//! and entry in a kubeconfig) with its state, days left, reason and last error, worst
+//! first. Plain HTML, no JavaScript. The state and the days left are
 //! [`severity::judge`]'s, with the thresholds the caller passes. Everything from a
 //! server or the configuration is escaped twice: [`printable`] makes control and
 //! bidirectional characters visible, then [`escape`] makes markup text.
@@ -8,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::files::FileReport;
 use crate::metrics::collector::unix_seconds;
 use crate::printable::printable;
 use crate::probe::outcome::{AddressOutcome, Verdict};
@@ -17,7 +19,10 @@ use crate::store::{Entry, Observation};
 /// One line of the page.
 struct Line<'a> {
     target: &'a str,
-    address: &'a AddressOutcome,
+    /// The address probed, or the file read (and its kubeconfig entry).
+    place: String,
+    /// When it was probed or read.
+    finished_at: Option<SystemTime>,
     judgement: Judgement<'a>,
     detail: &'a str,
 }
@@ -32,11 +37,19 @@ impl Line<'_> {
 pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -> String {
     let mut lines: Vec<Line<'_>> = entries
         .iter()
-        .flat_map(|e| match &e.observation {
-            Observation::Endpoint { spec, outcome } => outcome
-                .addresses
-                .iter()
-                .map(move |a| line(&spec.name, a, thresholds, now)),
+        .flat_map(|e| -> Vec<Line<'_>> {
+            match &e.observation {
+                Observation::Endpoint { spec, outcome, .. } => outcome
+                    .addresses
+                    .iter()
+                    .map(|a| line(&spec.name, a, thresholds, now))
+                    .collect(),
+                Observation::Files { spec, outcome } => outcome
+                    .files
+                    .iter()
+                    .flat_map(|f| file_lines(&spec.name, f, outcome.finished_at, thresholds, now))
+                    .collect(),
+            }
         })
         .collect();
     lines.sort_by(|a, b| {
@@ -57,7 +70,7 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}",
         ".bad{background:#fdd}.warn{background:#ffd}.ok{background:#dfd}</style></head><body>\n",
         "<h1>certwatch</h1>\n<p><a href=\"/metrics\">metrics</a></p>\n",
-        "<table><thead><tr><th>target</th><th>ip</th><th>state</th><th>days left</th><th>reason</th><th>last error</th><th>last probe</th></tr></thead><tbody>\n"
+        "<table><thead><tr><th>target</th><th>ip or file</th><th>state</th><th>days left</th><th>reason</th><th>last error</th><th>last probe</th></tr></thead><tbody>\n"
     ));
     for line in &lines {
         let class = match line.judgement.severity {
@@ -69,7 +82,7 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
             Reason::HandshakeFailed(_) | Reason::NotVerified(_) | Reason::NoCertificate => {
                 "failing"
             }
-            Reason::Unreadable { .. } => "unreadable",
+            Reason::Unreadable { .. } | Reason::FileNotRead(_) => "unreadable",
             Reason::Expired => "expired",
             Reason::ExpiresWithinCritical => "expiring soon",
             Reason::ExpiresWithinWarning => "expiring",
@@ -80,14 +93,10 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
             .days_left()
             .map(|d| format!("{d:.1}"))
             .unwrap_or_else(|| "–".into());
-        let ip = line.address.ip.map(|ip| ip.to_string()).unwrap_or_default();
-        // A discovered target's host goes before its address.
-        let ip = match &line.address.host {
-            Some(host) if ip.is_empty() => host.label.clone(),
-            Some(host) => format!("{} {ip}", host.label),
-            None => ip,
-        };
-        let ago = (now - unix_seconds(line.address.finished_at)).max(0.0);
+        let ago = line
+            .finished_at
+            .map(|at| format!("{:.0}s ago", (now - unix_seconds(at)).max(0.0)))
+            .unwrap_or_default();
         let reason = match line.judgement.reason {
             // The page has said `stage: reason` for a failed handshake since it began.
             Reason::HandshakeFailed(kind) => format!("{}: {}", kind.stage(), kind.reason_label()),
@@ -96,9 +105,9 @@ pub fn render(entries: &[Arc<Entry>], thresholds: Thresholds, now: SystemTime) -
         };
         let _ = writeln!(
             html,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{state}</td><td>{days}</td><td>{}</td><td>{}</td><td>{ago:.0}s ago</td></tr>",
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{state}</td><td>{days}</td><td>{}</td><td>{}</td><td>{ago}</td></tr>",
             escape(&printable(line.target)),
-            escape(&ip),
+            escape(&printable(&line.place)),
             escape(&printable(&reason)),
             escape(&printable(line.detail)),
         );
@@ -123,10 +132,66 @@ fn line<'a>(
     };
     Line {
         target,
-        address,
+        place: address_place(address),
+        finished_at: Some(address.finished_at),
         judgement: severity::judge(address, thresholds, now),
         detail,
     }
+}
+
+/// Where an address line was probed: its IP, a discovered target's host before it.
+fn address_place(address: &AddressOutcome) -> String {
+    let ip = address.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    match &address.host {
+        Some(host) if ip.is_empty() => host.label.clone(),
+        Some(host) => format!("{} {ip}", host.label),
+        None => ip,
+    }
+}
+
+/// The lines of one file: one per bundle (a kubeconfig's entries), or one for a file
+/// that holds none.
+fn file_lines<'a>(
+    target: &'a str,
+    file: &'a FileReport,
+    finished_at: Option<SystemTime>,
+    thresholds: Thresholds,
+    now: SystemTime,
+) -> Vec<Line<'a>> {
+    let path = file.path.to_string_lossy();
+    let unread = file.error.as_ref().map(|e| e.reason);
+    let detail = file.error.as_ref().map_or("", |e| e.detail.as_str());
+    if file.bundles.is_empty() {
+        return vec![Line {
+            target,
+            place: path.into_owned(),
+            finished_at,
+            judgement: severity::judge_file(&[], None, unread, thresholds, now),
+            detail,
+        }];
+    }
+    file.bundles
+        .iter()
+        .map(|bundle| Line {
+            target,
+            place: match &bundle.entry {
+                Some(entry) => format!("{path} ({entry})"),
+                None => path.clone().into_owned(),
+            },
+            finished_at,
+            judgement: severity::judge_file(
+                &bundle.certs,
+                bundle.verdict.as_ref(),
+                unread,
+                thresholds,
+                now,
+            ),
+            detail: match (&bundle.verdict, detail) {
+                (Some(Verdict::Failed { detail, .. }), "") => detail.as_str(),
+                _ => detail,
+            },
+        })
+        .collect()
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -169,6 +234,7 @@ mod tests {
                 addresses: vec![address],
                 cut: Default::default(),
             },
+            served: None,
         };
         store.record(observation, || true).expect("stored")
     }
@@ -193,6 +259,57 @@ mod tests {
                 ]
             })
             .collect()
+    }
+
+    #[test]
+    fn files_show_with_their_path_and_entry_and_unreadable_ones_as_such() {
+        use crate::files::{Bundle, FileError, FileReport, FilesOutcome, ReadReason};
+        let config = crate::config::Config::from_yaml(
+            "files:\n  - {name: disk, paths: [\"/certs/*\"]}\n",
+            "t.yml",
+            std::path::Path::new("/"),
+        )
+        .expect("valid");
+        let outcome = FilesOutcome {
+            files: vec![
+                Arc::new(FileReport {
+                    path: "/certs/kubeconfig".into(),
+                    bundles: vec![Bundle {
+                        entry: Some("users/admin".into()),
+                        certs: vec![cert("CN=admin", 3.0)],
+                        verdict: None,
+                    }],
+                    error: None,
+                }),
+                Arc::new(FileReport::failed(
+                    "/certs/app.p12".into(),
+                    FileError::new(ReadReason::BadPassword, "the MAC fails"),
+                )),
+            ],
+            matched: 2,
+            finished_at: Some(now()),
+            ..FilesOutcome::default()
+        };
+        let store = crate::store::Store::default();
+        let entry = store
+            .record(
+                Observation::Files {
+                    spec: config.files[0].clone(),
+                    outcome,
+                },
+                || true,
+            )
+            .expect("stored");
+        let html = render(&[entry], Thresholds::DEFAULT, now());
+        let rows = rows(&html);
+        assert_eq!(rows[0][2], "expiring soon", "{rows:?}");
+        assert_eq!(rows[1][2], "unreadable");
+        assert_eq!(rows[1][4], "the file was not read whole (bad_password)");
+        assert!(
+            html.contains("<td>/certs/kubeconfig (users/admin)</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>the MAC fails</td>"), "{html}");
     }
 
     #[test]

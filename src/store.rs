@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::config::TargetSpec;
+use crate::config::{FileSpec, TargetSpec};
+use crate::files::{FilesOutcome, ServedFile};
 use crate::probe::outcome::ProbeOutcome;
 
 /// What one run of a source observed.
@@ -27,6 +28,15 @@ pub enum Observation {
         spec: Arc<TargetSpec>,
         /// What the probe found.
         outcome: ProbeOutcome,
+        /// What the target's `served_from` held when it was probed.
+        served: Option<ServedFile>,
+    },
+    /// A read of a `files:` source.
+    Files {
+        /// The source as configured when it was read.
+        spec: Arc<FileSpec>,
+        /// What the read found.
+        outcome: FilesOutcome,
     },
 }
 
@@ -35,6 +45,7 @@ impl Observation {
     pub fn name(&self) -> &str {
         match self {
             Observation::Endpoint { spec, .. } => &spec.name,
+            Observation::Files { spec, .. } => &spec.name,
         }
     }
 }
@@ -110,6 +121,8 @@ impl Counters {
                     self.count((host, a.ip), a.success(), seq)
                 })
                 .collect(),
+            // Files are read, not probed: no probe counts.
+            Observation::Files { .. } => Box::default(),
         }
     }
 

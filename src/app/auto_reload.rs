@@ -87,10 +87,11 @@ impl Fingerprint {
     }
 
     /// `self` for the configuration `config` just loaded: its own file (the first of
-    /// `self`) and the PEM files it names, those not in `self` read now. Blocking.
+    /// `self`) and the files it reads ([`Config::read_files`]), those not in `self`
+    /// read now. Blocking.
     pub fn for_loaded(&self, config: &Config) -> Fingerprint {
         let mut files: Vec<FileState> = self.0.iter().take(1).cloned().collect();
-        for path in config.files() {
+        for path in config.read_files() {
             if files.iter().any(|f| f.path == path) {
                 continue;
             }

@@ -231,6 +231,12 @@ pub enum SettingError {
     /// An ad-hoc probe asked for TLS files that were not loaded with the configuration.
     #[error("the TLS files of this module were not loaded with the configuration; reload the configuration")]
     NotLoaded,
+    /// A `files:` source's `password_file` cannot be read.
+    #[error("password_file: {source}")]
+    PasswordFile {
+        /// Why.
+        source: Arc<ReadError>,
+    },
     /// Not exactly one of `address`, `mx` and `srv`.
     #[error("{}", reach_problem(given))]
     Reach {

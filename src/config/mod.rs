@@ -11,6 +11,7 @@
 //! loading is blocking and belongs off the async workers.
 
 mod error;
+mod files;
 mod locate;
 pub mod raw;
 pub mod reach;
@@ -23,14 +24,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem, SettingError};
+pub use files::{FileSpec, PathGlob};
 pub use locate::Position;
 pub(crate) use locate::Positions;
 pub use reach::{Discover, DnsSettings, Proxy, ProxyKind, ProxyUrl, Secret};
 pub use resolve::{AllowRule, ProbeLimits, Reach, TargetSpec, DEFAULT_PROBE_MAX_IN_FLIGHT};
 pub(crate) use types::deserialize_from_str;
 pub use types::{
-    Address, AddressProblem, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode,
-    StartTls, TlsName, Trust, ValueError, XmppDomain,
+    Address, AddressProblem, FileFormat, Host, IpFamily, KeyType, LabelName, Legacy, PromDuration,
+    ResolveMode, StartTls, TlsName, Trust, ValueError, XmppDomain,
 };
 
 /// Where certwatch looks for a configuration when `--config` is not given, in order.
@@ -92,6 +94,8 @@ pub struct Config {
     /// Limits on `GET /probe`.
     pub probe_limits: ProbeLimits,
     resolver: resolve::Resolver,
+    /// Every `files:` source, in file order.
+    pub files: Vec<Arc<FileSpec>>,
     /// `thresholds:`, for the status page.
     pub thresholds: ExpiryThresholds,
 }
@@ -145,11 +149,22 @@ impl Config {
     }
 
     /// The files this configuration read besides itself: every PEM file it named
-    /// (CA, client certificate and key) and every proxy password file, as found from
-    /// the current directory. What
-    /// `--config.auto-reload` watches with the file itself.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.resolver.files()
+    /// (CA, client certificate and key), every proxy password file and every `files:`
+    /// source's `password_file`,
+    /// as found from the current directory. What `--config.auto-reload` watches with
+    /// the file itself. (Not the certificate files of `files:` sources: those are
+    /// read and watched by their sources.)
+    pub fn read_files(&self) -> Vec<PathBuf> {
+        let mut files = self.resolver.files();
+        files.extend(
+            self.files
+                .iter()
+                .filter_map(|source| source.password_file.as_ref())
+                .map(|file| self.resolver.path(file)),
+        );
+        files.sort();
+        files.dedup();
+        files
     }
 
     /// The spec for an ad-hoc probe of `address` with `module` (for `GET /probe`),

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::files::PathGlob;
 use super::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use super::types::{
-    Address, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls, TlsName,
-    Trust, XmppDomain,
+    Address, FileFormat, IpFamily, KeyType, LabelName, Legacy, PromDuration, ResolveMode, StartTls,
+    TlsName, Trust, XmppDomain,
 };
 
 /// The whole file.
@@ -34,6 +35,9 @@ pub struct RawConfig {
     /// The endpoints to watch.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
+    /// Certificate files to watch.
+    #[serde(default)]
+    pub files: Vec<RawFiles>,
     /// The expiry thresholds of the status page (and the shipped rules' numbers).
     pub thresholds: Option<RawThresholds>,
     /// How names are resolved.
@@ -204,6 +208,29 @@ pub struct RawTarget {
     pub proxy: Option<ProxySetting>,
     /// The file holding the proxy password (the user is in the URL).
     pub proxy_password_file: Option<PathBuf>,
+    /// The file (or glob) the server should be serving the certificate of.
+    pub served_from: Option<PathGlob>,
+}
+
+/// One `files:` source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    /// The `target` label.
+    pub name: String,
+    /// Files or globs.
+    pub paths: Vec<PathGlob>,
+    /// How the files are read.
+    pub format: Option<FileFormat>,
+    /// The file holding the PKCS#12 password.
+    pub password_file: Option<PathBuf>,
+    /// How often the files are re-read.
+    pub interval: Option<PromDuration>,
+    /// Anchors to verify each file's bundle against; none by default.
+    pub trust: Option<Trust>,
+    /// Extra labels on every series of this source.
+    #[serde(default)]
+    pub labels: BTreeMap<LabelName, String>,
 }
 
 impl RawTarget {

@@ -17,9 +17,10 @@ use std::time::Duration;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::error::{ConfigError, Problem, SettingError};
+use super::files::{file_trust, FileSpec};
 use super::locate::Positions;
 use super::raw::{
-    RawConfig, RawDns, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls,
+    RawConfig, RawDns, RawFiles, RawProbeLimits, RawSettings, RawTarget, RawThresholds, RawTls,
 };
 use super::reach::{
     read_password, Discover, DnsSettings, MxDomain, Proxy, ProxyKind, ProxySetting, Secret,
@@ -34,6 +35,7 @@ use super::{
     DEFAULT_TIMEOUT, MAX_CONCURRENCY, MAX_INTERVAL, MAX_PROBE_MAX_IN_FLIGHT, MAX_RATE_PER_SECOND,
     MAX_TIMEOUT, MIN_INTERVAL, MIN_RATE_PER_SECOND, SELF_TARGET,
 };
+use crate::fileread::glob::Pattern;
 use crate::fileread::{self, PemError};
 use crate::trust::{
     BaseAnchors, MaterialError, SystemRoots, SystemTrustError, TlsMaterial, TrustStore,
@@ -76,6 +78,8 @@ pub struct TargetSpec {
     /// Whether the legacy second hello is sent when the modern handshake fails on the
     /// version or finds nothing in common.
     pub legacy: Legacy,
+    /// The file (or glob) whose certificate the server should be serving.
+    pub served_from: Option<Pattern>,
     /// OCSP and CRL checking.
     pub revocation: crate::revocation::Settings,
     /// For an `mx` or `srv` target, how its hosts are found; `address` then holds the
@@ -138,6 +142,7 @@ impl TargetSpec {
             && self.discover == other.discover
             && self.proxy == other.proxy
             && self.dns == other.dns
+            && self.served_from == other.served_from
     }
 }
 
@@ -406,6 +411,35 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
             targets.push(Arc::new(spec));
         }
     }
+    let mut files = Vec::with_capacity(raw.files.len());
+    for (i, source) in raw.files.iter().enumerate() {
+        let path = format!("files[{i}]");
+        if source.name.trim().is_empty() {
+            problems.add(format!("{path}.name"), SettingError::EmptyName);
+            continue;
+        }
+        if !names.insert(source.name.clone()) {
+            problems.add(
+                format!("{path}.name"),
+                SettingError::DuplicateName {
+                    name: source.name.clone(),
+                },
+            );
+            continue;
+        }
+        if source.name == SELF_TARGET {
+            problems.add(
+                format!("{path}.name"),
+                SettingError::ReservedName {
+                    name: source.name.clone(),
+                },
+            );
+            continue;
+        }
+        if let Some(spec) = resolver.file_source(source, &path, problems) {
+            files.push(Arc::new(spec));
+        }
+    }
     if problems.0.is_empty() {
         resolver.prepare_unscheduled_materials();
     }
@@ -417,6 +451,7 @@ fn build(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Config {
         probe_limits,
         resolver,
         thresholds,
+        files,
     }
 }
 
@@ -786,7 +821,13 @@ impl Resolver {
             labels,
             material,
         ) {
-            Ok(spec) => Some(spec),
+            Ok(mut spec) => {
+                spec.served_from = target
+                    .served_from
+                    .as_ref()
+                    .map(|glob| glob.pattern(&self.base_dir));
+                Some(spec)
+            }
             Err(error) => {
                 if !error.reported_where_named() {
                     problems.add(path, error);
@@ -794,6 +835,69 @@ impl Resolver {
                 None
             }
         }
+    }
+
+    /// The spec of one `files:` source: interval from its own or `defaults`, trust its
+    /// own or none, the password read now.
+    fn file_source(
+        &mut self,
+        source: &RawFiles,
+        path: &str,
+        problems: &mut Problems,
+    ) -> Option<FileSpec> {
+        let own = RawSettings {
+            interval: source.interval,
+            ..RawSettings::default()
+        };
+        check_settings(&own, path, problems);
+        let interval = source
+            .interval
+            .or(self.defaults.interval)
+            .map_or(DEFAULT_INTERVAL, |d| d.get());
+        let trust = file_trust(source.trust);
+        let material = match trust {
+            Trust::None => None,
+            trust => match self.material(&TlsKey {
+                trust,
+                ca_file: None,
+                client_cert_file: None,
+                client_key_file: None,
+            }) {
+                Ok(material) => Some(material),
+                Err(e) => {
+                    problems.add(format!("{path}.trust"), e);
+                    return None;
+                }
+            },
+        };
+        let password = match &source.password_file {
+            None => None,
+            Some(file) => match super::files::read_password(&self.base_dir, file) {
+                Ok(password) => Some(password),
+                Err(e) => {
+                    problems.add(format!("{path}.password_file"), e);
+                    return None;
+                }
+            },
+        };
+        Some(FileSpec {
+            name: source.name.clone(),
+            patterns: source
+                .paths
+                .iter()
+                .map(|glob| glob.pattern(&self.base_dir))
+                .collect(),
+            format: source.format.unwrap_or(super::types::FileFormat::Auto),
+            password,
+            password_file: source.password_file.clone(),
+            interval,
+            trust: material,
+            labels: source
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
     }
 
     /// The TLS settings `settings` resolve to, with file paths made absolute.
@@ -928,6 +1032,11 @@ impl Resolver {
                     .map_err(pem_error)
             })
             .clone()
+    }
+
+    /// `file` as found from the configuration's directory.
+    pub(super) fn path(&self, file: &Path) -> PathBuf {
+        self.base_dir.join(file)
     }
 
     /// Every PEM file and proxy password file read, sorted.
@@ -1157,6 +1266,7 @@ fn spec(
         discover,
         proxy,
         dns,
+        served_from: None,
     })
 }
 

@@ -399,7 +399,7 @@ impl FromStr for XmppDomain {
 deserialize_from_str!(XmppDomain, "a string");
 
 /// Label names that certwatch sets itself and a user may not override.
-pub const RESERVED_LABELS: [&str; 21] = [
+pub const RESERVED_LABELS: [&str; 23] = [
     "target",
     "ip",
     "depth",
@@ -421,6 +421,8 @@ pub const RESERVED_LABELS: [&str; 21] = [
     "job",
     "instance",
     "host",
+    "path",
+    "entry",
 ];
 
 /// A user label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved by Prometheus (`__`) or
@@ -566,6 +568,22 @@ keyword_enum!(
         Nntp = "nntp",
         /// ManageSieve STARTTLS (RFC 5804).
         Sieve = "sieve",
+    }
+);
+
+keyword_enum!(
+    /// How a certificate file is read (`files:` sources).
+    FileFormat, "format" {
+        /// Decided by the content: PEM, DER, PKCS#12 or a kubeconfig.
+        Auto = "auto",
+        /// PEM: every CERTIFICATE block; other blocks (keys) are skipped unread.
+        Pem = "pem",
+        /// One DER certificate.
+        Der = "der",
+        /// A PKCS#12 (PFX) file; its certificates, never its keys.
+        Pkcs12 = "pkcs12",
+        /// A kubeconfig: the certificates of its clusters and users.
+        Kubeconfig = "kubeconfig",
     }
 );
 

@@ -10,6 +10,13 @@
 //! [`Render`] then writes the families from the frame and a scrape-time `now`, so the
 //! expiry gauges are computed from the stored notAfter, never frozen at probe time, in
 //! chunks of a size the caller chooses: the body is produced as the client takes it.
+//!
+//! Endpoints and certificate files go through the same rows: a row is a probed
+//! address (`ip`), a file (`path`, and `entry` for a kubeconfig's entries) or a files
+//! source as a whole; its [`RowKind`] says which families it takes (a file row takes
+//! the per-certificate families, the verdict and its read health; an address row the
+//! probe's families and `served_from`'s comparison), so the per-certificate families
+//! have one writer for both.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::names::*;
 use super::text::{push_label, Family, Value};
 use crate::cert::ParsedCert;
-use crate::config::TargetSpec;
+use crate::config::{FileSpec, TargetSpec};
+use crate::files::{FileReport, FilesOutcome, ServedFile};
 use crate::probe::outcome::{
     AddressOutcome, ChainIssue, FailureKind, Phase, ProbeOutcome, Verdict, Weakness,
 };
@@ -81,6 +89,57 @@ struct Facts {
     /// On the first row of a name that resolved to more addresses than are probed:
     /// how many were left out.
     addresses_left_out: Option<u32>,
+    /// What the row is, and so which families it takes.
+    kind: RowKind,
+    /// A file's read health: whether it was read whole, and the reason if not.
+    file_read: Option<(bool, Option<&'static str>)>,
+    /// Whether the served leaf is `served_from`'s leaf.
+    served_current: Option<bool>,
+    /// notAfter of `served_from`'s leaf.
+    served_not_after: Option<i64>,
+    /// A files source's counts: files matched, and skipped over the bound.
+    files_counts: Option<(usize, usize)>,
+}
+
+/// What a row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// One probed address of an endpoint.
+    Address,
+    /// One certificate file (or one kubeconfig entry of it).
+    File,
+    /// A files source as a whole.
+    FileSource,
+}
+
+impl Facts {
+    /// The facts of a row that is not a probed address.
+    fn not_probed(kind: RowKind, interval: Duration) -> Facts {
+        Facts {
+            handshake_ok: false,
+            verified: None,
+            verify_reason: None,
+            failure: None,
+            duration: 0.0,
+            phases: [None; 4],
+            finished_at: 0.0,
+            interval: interval.as_secs_f64(),
+            chain_not_after: None,
+            verified_path_not_after: None,
+            successes: 0,
+            failures: 0,
+            legacy_only: None,
+            chain_issues: 0,
+            ocsp_stapled: None,
+            hosts_named: None,
+            addresses_left_out: None,
+            kind,
+            file_read: None,
+            served_current: None,
+            served_not_after: None,
+            files_counts: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -185,6 +244,22 @@ const WEAKNESS_LABELS: [&str; 6] = [
     "weakness=\"lifetime_over_398_days\"",
     "weakness=\"no_subject_alt_name\"",
 ];
+/// `depth="N"` for any depth a certificate file can have.
+fn depth_label(depth: usize) -> &'static str {
+    static MORE: std::sync::OnceLock<Box<[Box<str>]>> = std::sync::OnceLock::new();
+    match DEPTH_LABELS.get(depth) {
+        Some(label) => label,
+        None => MORE
+            .get_or_init(|| {
+                (0..crate::files::parse::MAX_CERTS_PER_FILE)
+                    .map(|d| format!("depth=\"{d}\"").into_boxed_str())
+                    .collect()
+            })
+            .get(depth)
+            .map_or("depth=\"\"", |label| label),
+    }
+}
+
 const PHASE_LABELS: [&str; 4] = [
     "phase=\"resolve\"",
     "phase=\"connect\"",
@@ -198,9 +273,17 @@ impl PreparedTarget {
     /// Prepares the series of a store entry.
     pub fn new(entry: &Entry) -> Self {
         match &entry.observation {
-            Observation::Endpoint { spec, outcome } => Self::of_probe(spec, outcome, |i| {
-                entry.counts.get(i).copied().unwrap_or_default()
-            }),
+            Observation::Endpoint {
+                spec,
+                outcome,
+                served,
+            } => Self::of_probe(
+                spec,
+                outcome,
+                |i| entry.counts.get(i).copied().unwrap_or_default(),
+                served.as_ref(),
+            ),
+            Observation::Files { spec, outcome } => Self::of_files(spec, outcome),
         }
     }
 
@@ -208,17 +291,21 @@ impl PreparedTarget {
         spec: &TargetSpec,
         outcome: &ProbeOutcome,
         counts: impl Fn(usize) -> Counts,
+        served: Option<&ServedFile>,
     ) -> Self {
-        let mut base = String::with_capacity(64);
-        push_label(&mut base, LABEL_TARGET, &spec.name);
-        for (name, value) in &spec.labels {
-            push_label(&mut base, name.as_str(), value);
-        }
+        let base = base_labels(&spec.name, &spec.labels);
         let mut rows: Vec<Row> = outcome
             .addresses
             .iter()
             .enumerate()
-            .map(|(i, address)| Row::new(&base, spec.interval, address, counts(i)))
+            .map(|(i, address)| {
+                let mut row = Row::new(&base, spec.interval, address, counts(i));
+                if let Some(served) = served {
+                    row.facts.served_current = served.is_current(address.chain.first());
+                    row.facts.served_not_after = served.leaf.as_ref().and_then(|l| l.not_after());
+                }
+                row
+            })
             .collect();
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         if let Some(first) = rows.first_mut() {
@@ -234,8 +321,40 @@ impl PreparedTarget {
                 row.facts.addresses_left_out = Some(clamp(*left_out));
             }
         }
+        // `served_from`'s read health, as any file's: its certificates are not
+        // reported here (they are the target's `served_file_not_after`).
+        for file in served.map_or(&[][..], |s| &s.files[..]) {
+            rows.push(Row::file_health(&base, spec.interval, file));
+        }
         Self { rows }
     }
+
+    fn of_files(spec: &FileSpec, outcome: &FilesOutcome) -> Self {
+        let base = base_labels(&spec.name, &spec.labels);
+        let mut rows = Vec::with_capacity(1 + outcome.files.len());
+        // A source never read yet (its first read overran) has no source row: when
+        // it was read is not known, and no timestamp is made up.
+        if let Some(finished_at) = outcome.finished_at {
+            let mut source = Facts::not_probed(RowKind::FileSource, spec.interval);
+            source.finished_at = unix_seconds(finished_at);
+            source.files_counts = Some((outcome.matched, outcome.skipped));
+            rows.push(Row::not_probed(base.clone(), base.len(), source));
+        }
+        for file in &outcome.files {
+            rows.extend(Row::file(&base, spec.interval, file));
+        }
+        Self { rows }
+    }
+}
+
+/// `target="…",<user labels>`, escaped.
+fn base_labels(name: &str, labels: &[(crate::config::LabelName, String)]) -> String {
+    let mut base = String::with_capacity(64);
+    push_label(&mut base, LABEL_TARGET, name);
+    for (name, value) in labels {
+        push_label(&mut base, name.as_str(), value);
+    }
+    base
 }
 
 /// Prepared series, kept per store entry until it is replaced.
@@ -359,6 +478,11 @@ impl Row {
             ocsp_stapled: address.revocation.as_ref().and_then(|r| r.stapled),
             hosts_named: None,
             addresses_left_out: None,
+            kind: RowKind::Address,
+            file_read: None,
+            served_current: None,
+            served_not_after: None,
+            files_counts: None,
         };
         let offset = |n: usize| u32::try_from(n).expect("label sets are far below 4 GiB");
         Self {
@@ -369,6 +493,80 @@ impl Row {
             certs,
             facts,
             revocation,
+        }
+    }
+
+    /// The rows of one file: one with its read health and (but for a kubeconfig) its
+    /// certificates, and one per kubeconfig entry with that entry's certificates.
+    fn file(base: &str, interval: Duration, file: &FileReport) -> Vec<Row> {
+        let mut rows = vec![Row::file_health(base, interval, file)];
+        for bundle in &file.bundles {
+            let (verified, reason, path_not_after) = match &bundle.verdict {
+                None => (None, None, None),
+                Some(Verdict::Verified { path_not_after, .. }) => {
+                    (Some(true), None, Some(*path_not_after))
+                }
+                Some(Verdict::Failed { reason, .. }) => {
+                    (Some(false), Some(reason.as_label()), None)
+                }
+            };
+            let weaknesses = crate::probe::hygiene::file_weaknesses(&bundle.certs);
+            let certs: Box<[Cert]> = bundle
+                .certs
+                .iter()
+                .enumerate()
+                .map(|(depth, cert)| {
+                    let mut cert = Cert::new(depth_label(depth), cert);
+                    cert.weaknesses = weaknesses
+                        .iter()
+                        .filter(|(d, _)| *d == depth)
+                        .fold(0, |bits, (_, w)| bits | weakness_bit(*w));
+                    cert
+                })
+                .collect();
+            let row = match &bundle.entry {
+                None => &mut rows[0],
+                Some(entry) => {
+                    let mut labels = rows[0].labels.to_string();
+                    push_label(&mut labels, LABEL_ENTRY, entry);
+                    let facts = Facts::not_probed(RowKind::File, interval);
+                    rows.push(Row::not_probed(labels, rows[0].base_len as usize, facts));
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.facts.chain_not_after = certs.iter().filter_map(|c| c.not_after).min();
+            row.facts.verified_path_not_after = path_not_after;
+            row.certs = certs;
+            row.facts.verified = verified;
+            row.facts.verify_reason = reason;
+        }
+        rows
+    }
+
+    /// A file's read health alone.
+    fn file_health(base: &str, interval: Duration, file: &FileReport) -> Row {
+        let mut labels = base.to_owned();
+        push_label(&mut labels, LABEL_PATH, &file.path.to_string_lossy());
+        let mut facts = Facts::not_probed(RowKind::File, interval);
+        facts.file_read = Some((
+            file.error.is_none(),
+            file.error.as_ref().map(|e| e.reason.as_label()),
+        ));
+        Row::not_probed(labels, base.len(), facts)
+    }
+
+    /// A row of no probed address (a file, a files source): `labels` are the target's
+    /// up to `base_len`, then the row's own (`path`, `entry`).
+    fn not_probed(labels: String, base_len: usize, facts: Facts) -> Row {
+        let base_len = u32::try_from(base_len).unwrap_or(u32::MAX);
+        Row {
+            labels: labels.into_boxed_str(),
+            base_len,
+            host_len: base_len,
+            tls: None,
+            certs: Box::default(),
+            facts,
+            revocation: Box::default(),
         }
     }
 }
@@ -843,7 +1041,77 @@ const FAMILIES: &[(&str, &str, &str, Samples)] = &[
             f.sample(r.host_labels, &[], Value::Int(i64::from(n)));
         }
     }),
+    // Certificate files (CONTRACT sections 5 and 6).
+    (SERVED_CERT_CURRENT, "gauge", "1 if the leaf the server presents is the leaf of its served_from file, 0 if not.", |r, _, f| {
+        if let Some(current) = r.served_current {
+            f.sample(r.labels, &[], flag(current));
+        }
+    }),
+    (SERVED_FILE_NOT_AFTER, "gauge", "notAfter of the leaf of the target's served_from file, Unix seconds.", |r, _, f| {
+        if let Some(t) = r.served_not_after {
+            f.sample(r.labels, &[], Value::Int(t));
+        }
+    }),
+    (FILE_READ_SUCCESS, "gauge", "1 if the certificate file was read and parsed whole.", |r, _, f| {
+        if let Some((ok, _)) = r.file_read {
+            f.sample(r.labels, &[], flag(ok));
+        }
+    }),
+    (FILE_READ_ERROR_INFO, "gauge", "1, with the reason, when the certificate file was not read whole.", |r, _, f| {
+        if let Some((_, Some(reason))) = r.file_read {
+            let mut pair = String::new();
+            push_label(&mut pair, LABEL_REASON, reason);
+            f.sample(r.labels, &[&pair], Value::Int(1));
+        }
+    }),
+    (FILES_MATCHED, "gauge", "Files the source's paths match (a missing literal path is not counted).", |r, _, f| {
+        if let Some((matched, _)) = r.files_counts {
+            f.sample(r.labels, &[], Value::Int(i64::try_from(matched).unwrap_or(i64::MAX)));
+        }
+    }),
+    (FILES_SKIPPED, "gauge", "Files the source's paths match but that are not read, over the bound of files per source.", |r, _, f| {
+        if let Some((_, skipped)) = r.files_counts {
+            f.sample(r.labels, &[], Value::Int(i64::try_from(skipped).unwrap_or(i64::MAX)));
+        }
+    }),
 ];
+
+/// The families a file row takes: the per-certificate ones (weaknesses included: a
+/// weak key on disk matters too), the bundle's earliest notAfter (so the shipped
+/// expiry rules cover files), the verdict, read health. Not the chain issues nor the
+/// verified path's certificates: those describe what a server presents.
+const FILE_ROW_FAMILIES: [&str; 11] = [
+    CERT_INFO,
+    CERT_NOT_AFTER,
+    CERT_NOT_BEFORE,
+    CERT_EXPIRY,
+    CHAIN_EXPIRY,
+    VERIFIED_CHAIN_EXPIRY,
+    CHAIN_VERIFIED,
+    VERIFY_ERROR_INFO,
+    CERT_WEAKNESS_INFO,
+    FILE_READ_SUCCESS,
+    FILE_READ_ERROR_INFO,
+];
+
+/// The families a files source's row takes: its counts, and when it was last read
+/// and how often it is (so that the staleness alert covers it).
+const FILE_SOURCE_FAMILIES: [&str; 4] = [
+    FILES_MATCHED,
+    FILES_SKIPPED,
+    LAST_PROBE_TIMESTAMP,
+    PROBE_INTERVAL,
+];
+
+/// Whether rows of `kind` take `family`. Address rows take all (the file families
+/// find nothing in them); the others only theirs.
+fn takes(family: &str, kind: RowKind) -> bool {
+    match kind {
+        RowKind::Address => true,
+        RowKind::File => FILE_ROW_FAMILIES.contains(&family),
+        RowKind::FileSource => FILE_SOURCE_FAMILIES.contains(&family),
+    }
+}
 
 /// The families that describe the schedule, not the probe: left out of [`Scope::AdHoc`].
 const SCHEDULE_FAMILIES: [&str; 2] = [PROBE_INTERVAL, PROBES_TOTAL];
@@ -890,8 +1158,12 @@ impl Render {
                 continue;
             }
             let mut family = Family::resume(out, name, kind, help, self.started);
+            let takes = [RowKind::Address, RowKind::File, RowKind::FileSource]
+                .map(|kind| takes(name, kind));
             while let Some(row) = self.frame.rows.get(self.row) {
-                samples(&self.frame.view(row), self.now, &mut family);
+                if takes[row.facts.kind as usize] {
+                    samples(&self.frame.view(row), self.now, &mut family);
+                }
                 self.row += 1;
                 if family.out().len() >= limit {
                     self.started = family.started();
@@ -908,9 +1180,12 @@ impl Render {
 
 /// Renders one probe outcome alone, as `GET /probe` answers: no schedule families.
 pub fn render_outcome(spec: &TargetSpec, outcome: &ProbeOutcome, now: SystemTime) -> String {
-    let prepared = Arc::new(PreparedTarget::of_probe(spec, outcome, |_| {
-        Counts::default()
-    }));
+    let prepared = Arc::new(PreparedTarget::of_probe(
+        spec,
+        outcome,
+        |_| Counts::default(),
+        None,
+    ));
     let mut render = Render::new(Frame::new(&[prepared]), now, Scope::AdHoc);
     let mut out = String::new();
     while render.next_chunk(&mut out, usize::MAX) {}
@@ -992,6 +1267,7 @@ mod tests {
                     addresses: vec![address],
                     cut: Default::default(),
                 },
+                served: None,
             };
             store.record(observation, || true);
         }
@@ -1071,6 +1347,7 @@ mod tests {
                         addresses: vec![address(vec![cert("leaf"), cert("ca")], tls)],
                         cut: Default::default(),
                     },
+                    served: None,
                 },
                 || true,
             );
@@ -1129,7 +1406,9 @@ mod tests {
     #[test]
     fn an_ad_hoc_render_leaves_out_the_schedule_families() {
         let entries = stored(1);
-        let Observation::Endpoint { spec, outcome } = &entries[0].observation;
+        let Observation::Endpoint { spec, outcome, .. } = &entries[0].observation else {
+            panic!("an endpoint");
+        };
         let body = render_outcome(spec, outcome, SystemTime::now());
         assert!(body.contains(CERT_EXPIRY));
         assert!(
@@ -1162,6 +1441,7 @@ mod tests {
                     addresses: vec![a],
                     cut: Default::default(),
                 },
+                served: None,
             }
         };
         let store = crate::store::Store::default();
@@ -1193,6 +1473,135 @@ mod tests {
             failures(&store),
             [("127.0.0.1".to_owned(), "2".to_owned())],
             "the address's counter resumes, it does not restart"
+        );
+    }
+
+    #[test]
+    fn file_rows_take_the_certificate_families_with_path_and_entry_and_no_probe_families() {
+        use crate::files::{Bundle, FileError, FileReport, FilesOutcome, ReadReason};
+        let config = Config::from_yaml(
+            "files:\n  - {name: disk, paths: [\"/certs/*\"], labels: {team: t}}\n",
+            "t.yml",
+            Path::new("/"),
+        )
+        .expect("valid");
+        let many: Vec<Arc<ParsedCert>> = (0..20).map(|i| cert(&format!("c{i}"))).collect();
+        let bundle = |entry: Option<&str>, certs: Vec<Arc<ParsedCert>>| Bundle {
+            entry: entry.map(str::to_owned),
+            certs,
+            verdict: None,
+        };
+        let outcome = FilesOutcome {
+            files: vec![
+                Arc::new(FileReport {
+                    path: "/certs/bundle.pem".into(),
+                    bundles: vec![bundle(None, many)],
+                    error: None,
+                }),
+                Arc::new(FileReport {
+                    path: "/certs/kubeconfig".into(),
+                    bundles: vec![
+                        bundle(Some("clusters/prod"), vec![cert("ca")]),
+                        bundle(Some("users/admin"), vec![cert("admin")]),
+                    ],
+                    error: None,
+                }),
+                Arc::new(FileReport::failed(
+                    "/certs/broken.p12".into(),
+                    FileError::new(ReadReason::BadPassword, "wrong"),
+                )),
+            ],
+            matched: 3,
+            skipped: 0,
+            finished_at: Some(SystemTime::now()),
+            duration: Duration::from_millis(1),
+        };
+        let store = crate::store::Store::default();
+        store.record(
+            Observation::Files {
+                spec: config.files[0].clone(),
+                outcome,
+            },
+            || true,
+        );
+        let mut out = String::new();
+        Collector::default().render(&store.snapshot(), SystemTime::now(), &mut out);
+        let lines = |family: &str| -> Vec<&str> {
+            out.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect()
+        };
+        let expiry = lines(CERT_EXPIRY);
+        assert_eq!(expiry.len(), 22, "{out}");
+        assert!(expiry.iter().all(|l| !l.contains("ip=")));
+        assert!(expiry
+            .iter()
+            .any(|l| label(l, "depth") == "19" && label(l, "path") == "/certs/bundle.pem"));
+        let entries: Vec<&str> = lines(CERT_INFO)
+            .iter()
+            .filter(|l| l.contains("entry="))
+            .map(|l| label(l, "entry"))
+            .collect();
+        assert_eq!(entries, ["clusters/prod", "users/admin"]);
+        let health: Vec<(&str, &str)> = lines(FILE_READ_SUCCESS)
+            .iter()
+            .map(|l| (label(l, "path"), l.rsplit(' ').next().unwrap()))
+            .collect();
+        assert_eq!(
+            health,
+            [
+                ("/certs/bundle.pem", "1"),
+                ("/certs/kubeconfig", "1"),
+                ("/certs/broken.p12", "0")
+            ],
+            "one read health per file, kubeconfig entries included once"
+        );
+        assert_eq!(lines(FILE_READ_ERROR_INFO).len(), 1);
+        assert!(lines(FILE_READ_ERROR_INFO)[0].contains("reason=\"bad_password\""));
+        assert_eq!(
+            lines(FILES_MATCHED),
+            ["certwatch_files_matched{target=\"disk\",team=\"t\"} 3"]
+        );
+        assert_eq!(lines(PROBE_INTERVAL).len(), 1, "the source's interval");
+        // Each bundle's first expiry, for the shipped expiry rules; none for a file
+        // read whole into entries, nor for one that was not read.
+        let chains: Vec<(&str, &str)> = lines(CHAIN_EXPIRY)
+            .iter()
+            .map(|l| {
+                let entry = if l.contains("entry=") {
+                    label(l, "entry")
+                } else {
+                    ""
+                };
+                (label(l, "path"), entry)
+            })
+            .collect();
+        assert_eq!(
+            chains,
+            [
+                ("/certs/bundle.pem", ""),
+                ("/certs/kubeconfig", "clusters/prod"),
+                ("/certs/kubeconfig", "users/admin")
+            ]
+        );
+        // rcgen's certificates are valid from 1975 to 4096: an endpoint's leaf would
+        // have lifetime_over_398_days, a file's first certificate has no such finding.
+        assert!(lines(CERT_WEAKNESS_INFO).is_empty(), "{out}");
+        for endpoint_only in [
+            HANDSHAKE_SUCCESS,
+            PROBE_SUCCESS,
+            PROBE_DURATION,
+            PROBES_TOTAL,
+            VERIFIED_CHAIN_EXPIRY,
+            LEGACY_ONLY,
+            CHAIN_ISSUE_INFO,
+            CERT_ON_VERIFIED_PATH,
+        ] {
+            assert!(lines(endpoint_only).is_empty(), "{endpoint_only}: {out}");
+        }
+        assert!(
+            lines(CHAIN_VERIFIED).is_empty(),
+            "no verdict with trust: none"
         );
     }
 

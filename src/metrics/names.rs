@@ -74,6 +74,24 @@ pub const LABEL_HOST: &str = "host";
 /// reserves it.
 pub use crate::config::SELF_TARGET;
 
+/// 1 when the leaf a server presents is the leaf of its `served_from` file.
+pub const SERVED_CERT_CURRENT: &str = "certwatch_served_cert_current";
+/// notAfter of the leaf of a target's `served_from` file.
+pub const SERVED_FILE_NOT_AFTER: &str = "certwatch_served_file_not_after_timestamp_seconds";
+/// 1 if a certificate file was read and parsed whole.
+pub const FILE_READ_SUCCESS: &str = "certwatch_file_read_success";
+/// 1, with `reason`, when a certificate file was not read whole.
+pub const FILE_READ_ERROR_INFO: &str = "certwatch_file_read_error_info";
+/// Files a `files:` source found.
+pub const FILES_MATCHED: &str = "certwatch_files_matched";
+/// Files a `files:` source found but did not read, over its bound.
+pub const FILES_SKIPPED: &str = "certwatch_files_skipped";
+
+/// A certificate file, as its glob matched it.
+pub const LABEL_PATH: &str = "path";
+/// A kubeconfig entry: `users/NAME` or `clusters/NAME`.
+pub const LABEL_ENTRY: &str = "entry";
+
 /// 1 if only the legacy second hello reached the server.
 pub const LEGACY_ONLY: &str = "certwatch_legacy_only";
 /// 1 per issue of the presented chain, with `issue`.

@@ -203,6 +203,17 @@ pub fn weaknesses(parsed: &[Arc<ParsedCert>]) -> Vec<(usize, Weakness)> {
     found
 }
 
+/// The weaknesses of a certificate file's bundle, by depth, sorted: those of the keys
+/// and signatures only. The leaf-only ones are rules for the leaf a server presents
+/// to browsers, and a file's first certificate is as often a CA's (a trust bundle, a
+/// kubeconfig's cluster) or a client's (no subject alternative name by design); a
+/// server's leaf is judged by them when the server is probed.
+pub fn file_weaknesses(parsed: &[Arc<ParsedCert>]) -> Vec<(usize, Weakness)> {
+    let mut found = weaknesses(parsed);
+    found.retain(|(_, weakness)| !weakness.leaf_only());
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

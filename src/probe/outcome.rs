@@ -454,6 +454,18 @@ impl Weakness {
             Weakness::NoSubjectAltName => "no_subject_alt_name",
         }
     }
+
+    /// Whether it is looked for only in a server's leaf (the CA/Browser Forum's rules
+    /// for the certificate a browser checks), not in every certificate.
+    pub const fn leaf_only(self) -> bool {
+        match self {
+            Weakness::RsaKeyUnder2048
+            | Weakness::EcKeyUnder256
+            | Weakness::Sha1Signature
+            | Weakness::Md5Signature => false,
+            Weakness::LifetimeOver398Days | Weakness::NoSubjectAltName => true,
+        }
+    }
 }
 
 impl AddressOutcome {

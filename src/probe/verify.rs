@@ -38,7 +38,6 @@ pub fn verify_chain_links(
     trust: &TrustStore,
     now: UnixTime,
 ) -> (Verdict, Vec<Link>) {
-    let no_links = |verdict| (verdict, Vec::new());
     let Some((leaf_der, intermediates)) = chain.split_first() else {
         return no_links(failed(
             VerifyReason::Other,
@@ -72,7 +71,69 @@ pub fn verify_chain_links(
     if let Err(e) = leaf.verify_is_valid_for_subject_name(name) {
         return no_links(failed(VerifyReason::NameMismatch, explain(&e, parsed)));
     }
+    judge_path(&path, chain, parsed, trust)
+}
 
+/// A verdict with no verified path to check for revocation.
+fn no_links(verdict: Verdict) -> (Verdict, Vec<Link>) {
+    (verdict, Vec::new())
+}
+
+/// Verifies a certificate file's bundle (`chain`, the first certificate as the leaf) at
+/// `now`, with no name to check: for a server (the leaf's extended key usage, if any,
+/// allows TLS servers) or else for a client (it allows TLS clients), as a bundle on
+/// disk may be either. Otherwise as [`verify_chain`].
+pub fn verify_bundle(
+    chain: &[CertificateDer<'_>],
+    parsed: &[Arc<ParsedCert>],
+    trust: &TrustStore,
+    now: UnixTime,
+) -> Verdict {
+    let Some((leaf_der, intermediates)) = chain.split_first() else {
+        return failed(VerifyReason::Other, "the file holds no certificate".into());
+    };
+    let leaf = match EndEntityCert::try_from(leaf_der) {
+        Ok(leaf) => leaf,
+        Err(e) => return failed(reason_for(&e, parsed), format!("leaf certificate: {e}")),
+    };
+    let algorithms = crate::trust::provider()
+        .signature_verification_algorithms
+        .all;
+    let attempt = |usage| {
+        leaf.verify_for_usage(
+            algorithms,
+            trust.anchors(),
+            intermediates,
+            now,
+            usage,
+            None,
+            None,
+        )
+    };
+    #[allow(deprecated)]
+    let path = match attempt(KeyUsage::server_auth()) {
+        Ok(path) => path,
+        Err(webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_)) => {
+            match attempt(KeyUsage::client_auth()) {
+                Ok(path) => path,
+                Err(e) => return failed(reason_for(&e, parsed), explain(&e, parsed)),
+            }
+        }
+        Err(e) => return failed(reason_for(&e, parsed), explain(&e, parsed)),
+    };
+    judge_path(&path, chain, parsed, trust).0
+}
+
+/// The verdict on a verified path of `chain` (leaf first): a weak key on it fails it;
+/// otherwise its earliest notAfter, trust anchor included, and its links for
+/// revocation checking.
+fn judge_path(
+    path: &webpki::VerifiedPath<'_>,
+    chain: &[CertificateDer<'_>],
+    parsed: &[Arc<ParsedCert>],
+    trust: &TrustStore,
+) -> (Verdict, Vec<Link>) {
+    let intermediates = chain.get(1..).unwrap_or_default();
     // Map the path back to the presented certificates to read their parsed facts.
     let mut in_path = vec![0usize];
     for cert in path.intermediate_certificates() {

@@ -152,6 +152,7 @@ impl Source for SelfCheck {
             Observation::Endpoint {
                 spec: self.spec.clone(),
                 outcome,
+                served: None,
             }
         })
     }

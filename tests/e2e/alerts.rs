@@ -18,6 +18,11 @@
 //! | `refused`  | a closed port                             | HandshakeFailing                          |
 //! | `messy`    | leaf (410-day validity, 10 d left) sent with its root | CertificateExpiring, ChainHygiene{issue="root_included"} (info) |
 //!
+//! And certificate files: `good` has `served_from` a file holding its own chain (so
+//! `certwatch_served_cert_current` is 1, no alert), and the `files:` source `disk`
+//! (`team: files`) reads that file and one that holds no certificate:
+//! CertificateFileUnreadable for the latter.
+//!
 //! `mtls` fails the handshake after presenting its chain, so its certificates are in
 //! the dashboard; its 25-day leaf is outside the 21-day warning band of the rules and
 //! the dashboard. `refused` presents nothing: it must not raise ChainNotVerified or an
@@ -118,8 +123,13 @@ fn expected_alerts() -> Vec<String> {
         // `messy`: a leaf with 10 days left (7d..21d), sent with its root.
         "CertificateExpiring target=messy team=web ip=? severity=warning",
         "ChainHygiene target=messy team=web ip=? severity=info issue=root_included",
+        // certwatch_file_read_success == 0: certs/empty.pem holds no certificate. The
+        // good file's certificate (60 d) raises nothing; neither does served_from, whose
+        // file holds what `good` serves.
+        "CertificateFileUnreadable target=disk team=files ip=? severity=warning",
         // Not expected: UnusedCertificateExpiring (every presented certificate is
         // on its verified path), LegacyTlsOnly, CertwatchDown,
+        // CertificateRenewedNotServed (`good` serves its file's certificate),
         // CertificatePastTwoThirdsLifetime (every short-lived certificate has used
         // under 1/25 of its lifetime, or is under 21 days), ProbesStale (probed every
         // 2s, threshold 3 intervals), ConfigReloadFailed (the configuration loaded).
@@ -204,7 +214,8 @@ async fn endpoints() -> Endpoints {
         let leaf = inter.leaf(&["localhost"], validity);
         ServerSpec::new(leaf.chain(&[&inter]), leaf.key())
     };
-    let good = TlsServer::start(server(Validity::days(60))).await;
+    let good_leaf = inter.leaf(&["localhost"], Validity::days(60));
+    let good = TlsServer::start(ServerSpec::new(good_leaf.chain(&[&inter]), good_leaf.key())).await;
     let expiring = TlsServer::start(server(Validity::days(3))).await;
     let expired = TlsServer::start(server(Validity::expired())).await;
     // A leaf valid for 410 days with 10 left, sent with the root: a hygiene finding
@@ -230,6 +241,9 @@ async fn endpoints() -> Endpoints {
 
     let h = Harness::new();
     h.write("root.pem", &root.pem);
+    std::fs::create_dir(h.path().join("certs")).expect("mkdir");
+    h.write("certs/good.pem", &good_leaf.chain_pem(&[&inter]));
+    h.write("certs/empty.pem", "no certificate here\n");
     let mut yaml = String::from(
         "# Short interval and timeout: probes stay fresh for ProbesStale (3 intervals).\n\
          defaults:\n  interval: 2s\n  timeout: 1s\n  trust: none\n  tls: {ca_file: root.pem}\ntargets:\n",
@@ -242,10 +256,16 @@ async fn endpoints() -> Endpoints {
         ("refused", refused, "mail"),
         ("messy", messy.address(), "web"),
     ] {
+        let served = if name == "good" {
+            ", served_from: certs/good.pem"
+        } else {
+            ""
+        };
         yaml.push_str(&format!(
-            "  - {{address: \"{address}\", name: {name}, server_name: localhost, labels: {{team: {team}}}}}\n"
+            "  - {{address: \"{address}\", name: {name}, server_name: localhost{served}, labels: {{team: {team}}}}}\n"
         ));
     }
+    yaml.push_str("files:\n  - {name: disk, paths: [\"certs/*.pem\"], labels: {team: files}}\n");
     h.write("certwatch.yml", &yaml);
     Endpoints {
         h,
@@ -469,11 +489,13 @@ impl Stack<'_> {
         }
         assert_eq!(
             variable_values.get("team").map(String::as_str),
-            Some("mail,web")
+            Some("files,mail,web"),
+            "the files source's team too"
         );
         assert_eq!(
             variable_values.get("target").map(String::as_str),
-            Some("expired,expiring,good,messy,mtls,refused")
+            Some("disk,expired,expiring,good,messy,mtls,refused"),
+            "the files source too"
         );
 
         // Every panel's queries.
@@ -658,9 +680,17 @@ fn expected_panel_data(title: &str, ref_id: &str, answer: &Value) -> Option<Stri
         ("Failing handshakes", "A") => (1, Some(2.0)),
         // `expired` (`refused` has no certificate).
         ("Invalid chains", "A") => (1, Some(1.0)),
-        // Leaf and intermediate of the four servers that presented a chain, and
-        // `messy`'s leaf, intermediate and root.
-        ("Certificates", _) => (11, None),
+        // Leaf and intermediate of the four servers that presented a chain,
+        // `messy`'s leaf, intermediate and root, and the file certs/good.pem's leaf
+        // and intermediate.
+        ("Certificates", _) => (13, None),
+        // certs/empty.pem.
+        ("Unreadable certificate files", "A") => (1, Some(1.0)),
+        ("Certificate files not read", "A") => (1, None),
+        // `good` serves what its served_from file holds.
+        ("Renewed on disk, not served", "A") => (1, Some(0.0)),
+        ("Served versus on disk", "A") => (1, Some(1.0)),
+        ("Served versus on disk", "B") => (1, None),
         ("Handshake success", "A") | ("Probe duration", "A") => (6, None),
         // Only completed handshakes have certwatch_tls_info; rustls negotiates TLS 1.3.
         ("TLS versions in use", "A") => (1, Some(4.0)),

@@ -13,6 +13,7 @@
 mod support;
 
 mod alerts;
+mod certbot;
 mod promtool;
 mod status_page;
 mod tls_scrape;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     support::tools::run(
         [
             alerts::trials(),
+            certbot::trials(),
             promtool::trials(),
             status_page::trials(),
             tls_scrape::trials(),

@@ -1,7 +1,8 @@
 //! `promtool check metrics`, Prometheus' own linter of the exposition format, on what the
 //! real binary serves at /metrics for a probed target that succeeds (with a label value
 //! that needs escaping) and one that fails, so that both the certificate families and
-//! the failure families are checked.
+//! the failure families are checked; with a `files:` source (a certificate file and one
+//! that holds none) and `served_from`, so that the certificate files' families are too.
 //!
 //! Needs the Debian package `prometheus` (for `promtool`); without it the test is
 //! ignored, and fails under `CI=true` (see `support/tools.rs`).
@@ -34,12 +35,16 @@ async fn accepts_the_served_metrics_of_a_good_and_a_failing_target() {
     drop(closed);
     let h = Harness::new();
     h.write("root.pem", &root.pem);
+    std::fs::create_dir(h.path().join("certs")).expect("mkdir");
+    h.write("certs/web.pem", &leaf.chain_pem(&[&inter]));
+    h.write("certs/empty.pem", "no certificate here\n");
     h.write(
         "certwatch.yml",
         &format!(
             "defaults: {{trust: none, tls: {{ca_file: root.pem}}}}\ntargets:\n  \
-             - {{address: \"{}\", name: web, server_name: localhost, labels: {{team: \"we \\\"quote\\\"\"}}}}\n  \
-             - {{address: \"{closed_addr}\", name: refused}}\n",
+             - {{address: \"{}\", name: web, server_name: localhost, served_from: certs/web.pem, labels: {{team: \"we \\\"quote\\\"\"}}}}\n  \
+             - {{address: \"{closed_addr}\", name: refused}}\n\
+             files:\n  - {{name: disk, paths: [\"certs/*.pem\"], labels: {{team: files}}}}\n",
             server.address()
         ),
     );
@@ -47,7 +52,11 @@ async fn accepts_the_served_metrics_of_a_good_and_a_failing_target() {
     let dir = h.path().to_owned();
     let body = tokio::task::spawn_blocking(move || {
         let exporter = Exporter::start(&dir, &["--log-level", "debug"]);
-        exporter.wait_for_logs(&["probe succeeded", "probe failed"]);
+        exporter.wait_for_logs(&[
+            "probe succeeded",
+            "probe failed",
+            "certificate file not read",
+        ]);
         let (status, body) = exporter.get("/metrics");
         assert_eq!(status, 200, "{body}");
         assert!(exporter.stop().success());
@@ -72,6 +81,19 @@ async fn accepts_the_served_metrics_of_a_good_and_a_failing_target() {
     );
     assert!(body.contains(PROBE_FAILURE_INFO), "{body}");
     assert!(body.contains(CERT_NOT_AFTER), "{body}");
+    assert_eq!(
+        scrape.value(SERVED_CERT_CURRENT, &[("target", "web")]),
+        1.0,
+        "{body}"
+    );
+    assert!(
+        scrape.has(
+            FILE_READ_ERROR_INFO,
+            &[("target", "disk"), ("reason", "no_certificate")]
+        ),
+        "{body}"
+    );
+    assert!(scrape.has(CERT_INFO, &[("target", "disk")]), "{body}");
 
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])

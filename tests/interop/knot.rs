@@ -256,8 +256,14 @@ impl Exposition {
     async fn probe(&self, config: &Config) -> Scrape {
         let spec = config.targets[0].clone();
         let outcome = certwatch::probe::run(&spec).await;
-        self.store
-            .record(Observation::Endpoint { spec, outcome }, || true);
+        self.store.record(
+            Observation::Endpoint {
+                spec,
+                outcome,
+                served: None,
+            },
+            || true,
+        );
         let mut text = String::new();
         self.collector
             .render(&self.store.snapshot(), SystemTime::now(), &mut text);

@@ -13,6 +13,7 @@ mod support;
 
 mod dante;
 mod dovecot;
+mod files;
 mod inn;
 mod knot;
 mod mariadb;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     for server in [
         dante::trials,
         dovecot::trials,
+        files::trials,
         inn::trials,
         knot::trials,
         mariadb::trials,

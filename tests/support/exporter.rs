@@ -23,7 +23,22 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 impl Exporter {
     /// Starts `certwatch serve` in `dir` with `args`, and waits for its listen line.
     pub fn start(dir: &Path, args: &[&str]) -> Exporter {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_certwatch"))
+        Self::start_wrapped(&[], dir, args)
+    }
+
+    /// [`Exporter::start`], run through `wrapper` (a program and its arguments, such as
+    /// `setpriv --reuid=nobody ...`) when it is not empty.
+    pub fn start_wrapped(wrapper: &[&str], dir: &Path, args: &[&str]) -> Exporter {
+        let binary = env!("CARGO_BIN_EXE_certwatch");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(binary),
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+        };
+        let mut child = command
             .current_dir(dir)
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)

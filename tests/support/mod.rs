@@ -78,6 +78,7 @@ impl Harness {
         let observation = Observation::Endpoint {
             spec,
             outcome: outcome.clone(),
+            served: None,
         };
         store.record(observation, || true);
         let mut text = String::new();
