@@ -239,9 +239,18 @@ run() {
     for ((i = 0; i < SCRAPES; i++)); do
         curl -s --max-time 30 -o /dev/null -w '%{time_total} %{size_download}\n' "$metrics" >>"$times"
     done
+    # The same with Accept-Encoding: gzip (compressed as it is rendered), as
+    # Prometheus asks; curl does not decompress, so the time is certwatch's.
+    local gz_times=$TMP/gz-times-$n
+    : >"$gz_times"
+    for ((i = 0; i < SCRAPES; i++)); do
+        curl -s --max-time 30 -H 'Accept-Encoding: gzip' -o /dev/null \
+            -w '%{time_total} %{size_download}\n' "$metrics" >>"$gz_times"
+    done
     cpu_after=$(awk '{ print $14 + $15 }' "/proc/$CW_PID/stat")
-    # certwatch's CPU time per scrape (its background re-probes included).
-    cpu_per_scrape=$(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$hz" -v n="$SCRAPES" \
+    # certwatch's CPU time per scrape, plain and gzip alike (its background re-probes
+    # included).
+    cpu_per_scrape=$(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$hz" -v n="$((2 * SCRAPES))" \
         'BEGIN { printf "%.1f", (b - a) * 1000 / hz / n }')
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
@@ -251,6 +260,10 @@ run() {
     p50=$(awk '{ print $1 * 1000 }' "$times" | percentile 50)
     p99=$(awk '{ print $1 * 1000 }' "$times" | percentile 99)
     size=$(awk 'END { printf "%.2f", $2 / 1048576 }' "$times")
+    local gz_p50 gz_p99 gz_size
+    gz_p50=$(awk '{ print $1 * 1000 }' "$gz_times" | percentile 50)
+    gz_p99=$(awk '{ print $1 * 1000 }' "$gz_times" | percentile 99)
+    gz_size=$(awk 'END { printf "%.2f", $2 / 1048576 }' "$gz_times")
     rss_end=$(status_kb "$CW_PID" VmRSS)
     hwm_end=$(status_kb "$CW_PID" VmHWM)
 
@@ -272,11 +285,12 @@ run() {
     fi
     stopped=$(awk -v a="$stop_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
     CW_PID=""
-    log "N=$n: scrapes p50 ${p50} ms p99 ${p99} ms, body ${size} MB; SIGTERM -> exit $code in ${stopped}s"
+    log "N=$n: scrapes p50 ${p50} ms p99 ${p99} ms, body ${size} MB; gzip p50 ${gz_p50} ms p99 ${gz_p99} ms, ${gz_size} MB; SIGTERM -> exit $code in ${stopped}s"
 
-    ROWS+=("$(printf '%-7s %8s %8s %10s %10s %10s %10s %10s %9s %9s %9s %8s %6s %7s' \
+    ROWS+=("$(printf '%-7s %8s %8s %10s %10s %10s %10s %10s %9s %9s %9s %8s %6s %7s %9s %9s %8s' \
         "$n" "${filled}s" "$failures" "$rss_quiet" "$(kb_to_mb "$rss_fill")" "$(kb_to_mb "$hwm_fill")" \
-        "$(kb_to_mb "$rss_end")" "$(kb_to_mb "$hwm_end")" "$p50" "$p99" "$cpu_per_scrape" "$size" "$code" "${stopped}s")")
+        "$(kb_to_mb "$rss_end")" "$(kb_to_mb "$hwm_end")" "$p50" "$p99" "$cpu_per_scrape" "$size" "$code" "${stopped}s" \
+        "$gz_p50" "$gz_p99" "$gz_size")")
     EXIT_CODES+=("$code")
 }
 
@@ -288,13 +302,15 @@ done
 echo
 echo "certwatch RSS and /metrics latency ($(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
     "$SCRAPES scrapes per run; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-7s %8s %8s %10s %10s %10s %10s %10s %9s %9s %9s %8s %6s %7s\n' \
-    targets filled failed "RSS0 MB" "RSS MB" "HWM MB" "RSS' MB" "HWM' MB" "p50 ms" "p99 ms" "cpu ms" "body MB" exit stop
+printf '%-7s %8s %8s %10s %10s %10s %10s %10s %9s %9s %9s %8s %6s %7s %9s %9s %8s\n' \
+    targets filled failed "RSS0 MB" "RSS MB" "HWM MB" "RSS' MB" "HWM' MB" "p50 ms" "p99 ms" "cpu ms" "body MB" exit stop \
+    "gz p50" "gz p99" "gz MB"
 for row in "${ROWS[@]}"; do echo "$row"; done
 echo "filled: time until every target was probed; failed: probe_success 0 then;"
 echo "RSS0: VmRSS once filled, before any /metrics scrape; RSS/HWM: VmRSS/VmHWM after the first scrape(s);"
 echo "RSS'/HWM': after the timed scrapes;"
 echo "p50/p99: curl time_total of GET /metrics; cpu: certwatch CPU time per scrape (utime+stime);"
+echo "gz p50/p99, gz MB: the same with Accept-Encoding: gzip (rendered and compressed as it streams);"
 echo "exit/stop: exit code after SIGTERM and how long it took."
 
 for code in "${EXIT_CODES[@]}"; do

@@ -6,7 +6,11 @@
 //! - the time to prepare the series of one target (`PreparedTarget::new`);
 //! - the memory the store of 10,000 targets takes (VmRSS and exact live-heap deltas);
 //! - for comparison, the same series kept in `prometheus` crate `GaugeVec`s and
-//!   rendered with `registry.gather()` + `TextEncoder`.
+//!   rendered with `registry.gather()` + `TextEncoder`;
+//! - the body rendered a chunk at a time as `GET /metrics` streams it, plain and
+//!   gzip-compressed chunk by chunk (level 1, as `http::scrape` does): time, size, and
+//!   the compressor's memory;
+//! - the scheduler's memory per source: every target queued for its next round.
 //!
 //! `CERTWATCH_BENCH_TARGETS` and `CERTWATCH_BENCH_ITERS` override the defaults
 //! (10,000 and 30) for quick runs; `CERTWATCH_BENCH_SKIP_PROM=1` skips the comparison.
@@ -27,10 +31,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use certwatch::cert::ParsedCert;
 use certwatch::config::Config;
+use certwatch::http::scrape::CHUNK;
+use certwatch::metrics::collector::{Frame, Render, Scope};
 use certwatch::metrics::{collector, Collector, ExporterMetrics, PreparedTarget};
 use certwatch::probe::outcome::{
     AddressOutcome, Phase, PhaseTimes, ProbeOutcome, TlsParams, Verdict,
 };
+use certwatch::scheduler::Scheduler;
+use certwatch::source::Source;
 use certwatch::store::{Entry, Observation, Store};
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 use rcgen::{
@@ -634,6 +642,106 @@ fn main() {
         mb(live_rendered as f64)
     );
 
+    // As GET /metrics streams it: a chunk at a time, plain and gzip.
+    let streamed = |gzip: bool| -> (usize, usize) {
+        let mut head = String::new();
+        exporter.render(&mut head);
+        let mut render = Render::new(
+            Frame::new(&collector.prepare(&snapshot)),
+            SystemTime::now(),
+            Scope::Scheduled,
+        );
+        let mut encoder =
+            gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1)));
+        let (mut plain, mut sent) = (0, 0);
+        let mut send = |text: &str, encoder: &mut Option<flate2::write::GzEncoder<Vec<u8>>>| {
+            plain += text.len();
+            match encoder.as_mut() {
+                None => sent += text.len(),
+                Some(e) => {
+                    std::io::Write::write_all(e, text.as_bytes()).expect("into memory");
+                    sent += std::mem::take(e.get_mut()).len();
+                }
+            }
+        };
+        send(&head, &mut encoder);
+        loop {
+            let mut chunk = String::with_capacity(CHUNK + CHUNK / 4);
+            let more = render.next_chunk(&mut chunk, CHUNK);
+            send(&chunk, &mut encoder);
+            if !more {
+                break;
+            }
+        }
+        if let Some(e) = encoder {
+            sent += e.finish().expect("into memory").len();
+        }
+        (plain, sent)
+    };
+    let mut plain_bytes = 0;
+    let mut stream_times = time_runs(iters, || {
+        plain_bytes = black_box(streamed(false)).1;
+    });
+    let (_, smed, sp99) = stream_times.wall();
+    let mut gz_bytes = 0;
+    let mut gz_times = time_runs(iters, || {
+        gz_bytes = black_box(streamed(true)).1;
+    });
+    let (gmin, gmed, gp99) = gz_times.wall();
+    let gz_cpu = gz_times.cpu_mean();
+    let live_before_encoder = live();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+    std::io::Write::write_all(&mut encoder, &out.as_bytes()[..out.len().min(4 * CHUNK)])
+        .expect("into memory");
+    let encoder_bytes = live() - live_before_encoder;
+    drop(encoder);
+    println!();
+    println!("GET /metrics as streamed: {CHUNK}-byte chunks, the exporter's head first (Render::next_chunk)");
+    println!(
+        "  plain: median {smed:.2} ms, p99 {sp99:.2} ms, {:.2} MB",
+        mb(plain_bytes as f64)
+    );
+    println!(
+        "  gzip level 1 per chunk: min {gmin:.2}  median {gmed:.2}  p99 {gp99:.2} ms (on-CPU mean {gz_cpu:.2}), {:.2} MB = {:.1}% of plain",
+        mb(gz_bytes as f64),
+        gz_bytes as f64 * 100.0 / plain_bytes.max(1) as f64
+    );
+    println!(
+        "  the compressor's memory after {} KiB of input: {:.0} KiB",
+        4 * CHUNK / 1024,
+        encoder_bytes as f64 / 1024.0
+    );
+
+    // The scheduler: every target queued for its next round, one run in flight.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let scheduler_bytes = runtime.block_on(async {
+        let sources: Vec<Arc<dyn Source>> = config
+            .targets
+            .iter()
+            .map(|spec| Arc::new(Waiting(spec.clone())) as Arc<dyn Source>)
+            .collect();
+        let before = live();
+        let mut scheduler = Scheduler::new(
+            1,
+            Arc::new(Store::default()),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        scheduler.apply(sources, 1);
+        tokio::task::yield_now().await;
+        let bytes = live() - before;
+        drop(scheduler);
+        bytes
+    });
+    println!();
+    println!(
+        "scheduler: {targets} sources queued: {:+.1} MB live heap = {:.0} B/source (beside the sources themselves)",
+        mb(scheduler_bytes as f64),
+        scheduler_bytes as f64 / targets as f64
+    );
+
     let mut prom_median = None;
     if with_prom {
         // The alternative: the same series in prometheus GaugeVecs.
@@ -696,6 +804,28 @@ fn main() {
         mb(live1 as f64 - live0 as f64)
     );
     drop(store);
+}
+
+/// A source whose runs never end: it stays queued, as an idle source does.
+#[derive(Debug)]
+struct Waiting(Arc<certwatch::config::TargetSpec>);
+
+impl Source for Waiting {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    fn interval(&self) -> Duration {
+        self.0.interval
+    }
+    fn same_as(&self, other: &dyn Source) -> bool {
+        other.name() == self.name()
+    }
+    fn observe(&self) -> futures_util::future::BoxFuture<'_, Observation> {
+        Box::pin(std::future::pending())
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 fn cpu_model() -> String {

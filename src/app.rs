@@ -31,6 +31,7 @@ use crate::http::{self, HttpState, ReloadRequest};
 use crate::metrics::{Collector, ExporterMetrics};
 use crate::probe_gate::ProbeGate;
 use crate::scheduler::Scheduler;
+use crate::shard::Shard;
 use crate::source::{self, Source};
 use crate::store::Store;
 use crate::web::self_cert::SelfCheck;
@@ -198,9 +199,16 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     };
     // One file-system watcher for every source that reads files.
     let hub = Hub::new();
+    let shard = args.shard;
+    exporter.shard(shard.index(), shard.count());
     let mut scheduler = Scheduler::new(config.concurrency, store.clone(), shutdown.child_token());
-    scheduler.apply(sources(&config, &own, &hub), config.concurrency);
-    exporter.loaded(config.targets.len(), SystemTime::now());
+    scheduler.record_start_delays(exporter.start_delay());
+    let (sources, share) = sources(&config, shard, &own, &hub);
+    if shard.count() > 1 {
+        tracing::info!(%shard, targets = share, configured = config.targets.len(), "probing this shard's share of the targets");
+    }
+    scheduler.apply(sources, config.concurrency);
+    exporter.loaded(share, SystemTime::now());
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = HttpState {
@@ -216,6 +224,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     };
     let reloader = Reloader {
         config_source,
+        shard,
         scheduler,
         config: state.config.clone(),
         exporter: exporter.clone(),
@@ -268,12 +277,23 @@ fn auto_reload_files(args: &ServeArgs, source: &ConfigSource) -> Option<Vec<Path
     }
 }
 
-/// The sources of `config` (endpoints, then certificate files), and certwatch's own.
-fn sources(config: &Config, own: &[Arc<dyn Source>], hub: &Arc<Hub>) -> Vec<Arc<dyn Source>> {
+/// The sources of `config` that `shard` observes (endpoints, then certificate files),
+/// then certwatch's own (which every process checks for itself); and how many of them
+/// are the configuration's targets.
+fn sources(
+    config: &Config,
+    shard: Shard,
+    own: &[Arc<dyn Source>],
+    hub: &Arc<Hub>,
+) -> (Vec<Arc<dyn Source>>, usize) {
     let mut all = source::endpoints(&config.targets, Some(hub));
-    all.extend(source::files(&config.files, Some(hub)));
+    all.retain(|source| shard.owns(source.name()));
+    let share = all.len();
+    let mut files = source::files(&config.files, Some(hub));
+    files.retain(|source| shard.owns(source.name()));
+    all.extend(files);
     all.extend(own.iter().cloned());
-    all
+    (all, share)
 }
 
 /// Raises the soft limit on open files to the hard limit, as Go's runtime does for
@@ -302,6 +322,7 @@ fn announce(source: &ConfigSource, config: &Config) {
 /// Owns the scheduler and applies reloads, one at a time.
 struct Reloader {
     config_source: ConfigSource,
+    shard: Shard,
     scheduler: Scheduler,
     config: Arc<RwLock<Arc<Config>>>,
     exporter: ExporterMetrics,
@@ -406,7 +427,7 @@ impl Reloader {
                 ))
             }
         };
-        let sources = sources(&config, &self.own, &self.hub);
+        let (sources, share) = sources(&config, self.shard, &self.own, &self.hub);
         let concurrency = config.concurrency;
         let scheduler = &mut self.scheduler;
         let changes = match std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -421,8 +442,7 @@ impl Reloader {
                 ));
             }
         };
-        self.exporter
-            .loaded(config.targets.len(), SystemTime::now());
+        self.exporter.loaded(share, SystemTime::now());
         audit::config_reloaded(who, &changes.added, &changes.removed, &changes.changed);
         *self
             .config

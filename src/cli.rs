@@ -8,12 +8,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::reach::{DnsServer, MxDomain, ProxySetting, SrvName};
 use crate::config::{Address, PromDuration, StartTls, TlsName, ValueError, XmppDomain};
+use crate::shard::Shard;
+
+/// What `certwatch --version` prints after the name: the version, the commit built
+/// (`-dirty` when the tree had changes; `unknown` without version control) and the
+/// compiler.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("CERTWATCH_REVISION"),
+    ", rustc ",
+    env!("CERTWATCH_RUSTC_VERSION"),
+    ")"
+);
 
 /// Watch TLS certificates and export their expiry and health to Prometheus.
 #[derive(Debug, Parser)]
 #[command(
     name = "certwatch",
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true
 )]
@@ -209,6 +222,16 @@ pub struct ServeArgs {
         value_parser = reload_interval
     )]
     pub config_auto_reload_interval: Option<PromDuration>,
+    /// Probe only this process's share of the targets: shard INDEX of COUNT processes
+    /// that run the same configuration (rendezvous hashing of target names). INDEX may
+    /// be `hostname`: the ordinal of a StatefulSet pod's host name (certwatch-2 is 2).
+    #[arg(
+        long,
+        value_name = "INDEX/COUNT",
+        env = "CERTWATCH_SHARD",
+        default_value = "0/1"
+    )]
+    pub shard: Shard,
 }
 
 /// The shortest `--config.auto-reload-interval`.

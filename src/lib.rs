@@ -14,7 +14,9 @@
 //! - [`config`] reads and validates the file into immutable, plain-data
 //!   [`config::TargetSpec`]s and [`config::FileSpec`]s.
 //! - [`scheduler`] runs each [`source::Source`] at start and every interval, spread
-//!   over the interval, at most `concurrency` at a time ([`limit`]).
+//!   over the interval, at most `concurrency` at a time ([`limit`]); with
+//!   `--shard INDEX/COUNT`, [`shard`] decides which configured sources are this
+//!   process's.
 //! - [`source`] is what can be observed: a network [`source::Endpoint`] is probed by
 //!   [`probe`] ([`probe::discover`] plans the hosts and addresses with
 //!   [`probe::dns`] and [`probe::resolve`], [`probe::connect`] or [`probe::proxy`]
@@ -66,6 +68,7 @@ pub mod report;
 pub mod revocation;
 pub mod scheduler;
 pub mod severity;
+pub mod shard;
 pub mod shared;
 pub mod source;
 pub mod status;

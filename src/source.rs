@@ -46,10 +46,11 @@ pub trait Source: fmt::Debug + Send + Sync + 'static {
     /// Observes once. The future must end on its own (every wait in it bounded).
     fn observe(&self) -> BoxFuture<'_, Observation>;
 
-    /// Resolves when the source should be observed before its next round; never, by
-    /// default.
-    fn changed(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::pending())
+    /// A future that resolves when the source should be observed before its next
+    /// round, called again after each; `None` (the default) for a source that never
+    /// says so, which then costs the scheduler no task.
+    fn changed(&self) -> Option<BoxFuture<'_, ()>> {
+        None
     }
 
     /// `self`, for [`Source::same_as`] to compare sources of one type.
@@ -116,11 +117,9 @@ impl Source for Endpoint {
 
     /// When `served_from` changes: the server is probed again at once, to see whether
     /// it serves the new certificate yet.
-    fn changed(&self) -> BoxFuture<'_, ()> {
-        match &self.served_from {
-            Some(reader) => Box::pin(reader.changed()),
-            None => Box::pin(std::future::pending()),
-        }
+    fn changed(&self) -> Option<BoxFuture<'_, ()>> {
+        let reader = self.served_from.as_ref()?;
+        Some(Box::pin(reader.changed()))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -176,8 +175,8 @@ impl Source for Files {
         })
     }
 
-    fn changed(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.reader.changed())
+    fn changed(&self) -> Option<BoxFuture<'_, ()>> {
+        Some(Box::pin(self.reader.changed()))
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -73,13 +73,18 @@ result["hwm_mb"] = {"certwatch_probe_server": get("all", "certwatch", "hwm_mb"),
                     "blackbox": get("all", "blackbox", "hwm_mb")}
 
 # bench/rss.sh rows: targets filled failed RSS0 RSS HWM RSS' HWM' p50 p99 cpu body exit stop
+# [gz-p50 gz-p99 gz-body]
 scale = []
 for line in open(rss_out):
     f = line.split()
-    if len(f) == 14 and f[0].isdigit():
-        scale.append({"targets": int(f[0]), "filled_s": f[1].rstrip("s"), "failed": int(f[2]),
-                      "rss_mb": f[4], "hwm_mb": f[7], "metrics_p50_ms": float(f[8]),
-                      "metrics_p99_ms": float(f[9]), "body_mb": float(f[11])})
+    if len(f) in (14, 17) and f[0].isdigit():
+        row = {"targets": int(f[0]), "filled_s": f[1].rstrip("s"), "failed": int(f[2]),
+               "rss_mb": f[4], "hwm_mb": f[7], "metrics_p50_ms": float(f[8]),
+               "metrics_p99_ms": float(f[9]), "body_mb": float(f[11])}
+        if len(f) == 17:
+            row.update({"metrics_gzip_p50_ms": float(f[14]), "metrics_gzip_p99_ms": float(f[15]),
+                        "gzip_body_mb": float(f[16])})
+        scale.append(row)
 result["scale"] = scale
 
 with open(out_path, "w") as fh:
@@ -113,9 +118,11 @@ for chain, c in result["chains"].items():
 print(f"peak RSS of the /probe servers: certwatch {fmt(result['hwm_mb']['certwatch_probe_server'], '.1f')} MB, "
       f"blackbox_exporter {fmt(result['hwm_mb']['blackbox'], '.1f')} MB")
 if scale:
-    print(f"{'targets':>8} {'filled':>7} {'RSS MB':>7} {'HWM MB':>7} {'/metrics p50 ms':>15} {'p99 ms':>7} {'body MB':>8}  (bench/rss.sh, ECDSA, 3 certs)")
+    print(f"{'targets':>8} {'filled':>7} {'RSS MB':>7} {'HWM MB':>7} {'/metrics p50 ms':>15} {'p99 ms':>7} {'body MB':>8} "
+          f"{'gzip p50':>8} {'p99':>6} {'MB':>6}  (bench/rss.sh, ECDSA, 3 certs)")
     for s in scale:
         print(f"{s['targets']:>8} {s['filled_s']:>6}s {s['rss_mb']:>7} {s['hwm_mb']:>7} {s['metrics_p50_ms']:>15.1f} "
-              f"{s['metrics_p99_ms']:>7.1f} {s['body_mb']:>8.2f}")
+              f"{s['metrics_p99_ms']:>7.1f} {s['body_mb']:>8.2f} {fmt(s.get('metrics_gzip_p50_ms'), '.1f'):>8} "
+              f"{fmt(s.get('metrics_gzip_p99_ms'), '.1f'):>6} {fmt(s.get('gzip_body_mb'), '.2f'):>6}")
 print("CPU us/probe: server process utime+stime per probe (floor: the client loop's own process);")
 print("/floor, /blackbox: ratio of CPU per probe, the median of the per-round ratios. JSON: " + out_path)

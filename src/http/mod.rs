@@ -9,6 +9,7 @@
 //! extensions, which `web::serve` provides; authentication and TLS are `web`'s.
 
 pub mod connection;
+mod encoding;
 mod probe;
 pub mod scrape;
 

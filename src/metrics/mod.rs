@@ -4,11 +4,12 @@
 //! cache) and renders the per-target families at scrape time from the `now` it is
 //! given, in chunks, so expiry is always current and a scrape costs little more than
 //! copying prepared text. [`exporter`] holds the process-wide series in a `prometheus`
-//! registry.
+//! registry, with [`process`]'s `process_*` series.
 
 pub mod collector;
 pub mod exporter;
 pub mod names;
+pub mod process;
 mod text;
 
 pub use collector::{Collector, PreparedTarget};

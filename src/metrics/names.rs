@@ -120,3 +120,7 @@ pub const CERT_MUST_STAPLE: &str = "certwatch_cert_must_staple";
 pub const REVOCATION_CHECK_FAILURE_INFO: &str = "certwatch_revocation_check_failure_info";
 /// Where a revocation answer came from: `ocsp_stapled`, `ocsp` or `crl`.
 pub const LABEL_SOURCE: &str = "source";
+/// 1, with this process's share of the configuration (`--shard INDEX/COUNT`).
+pub const SHARD_INFO: &str = "certwatch_shard_info";
+/// How late scheduled probes started after their slot.
+pub const PROBE_START_DELAY: &str = "certwatch_probe_start_delay_seconds";

@@ -157,8 +157,8 @@ impl Source for SelfCheck {
         })
     }
 
-    fn changed(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.web.reloaded())
+    fn changed(&self) -> Option<BoxFuture<'_, ()>> {
+        Some(Box::pin(self.web.reloaded()))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -26,9 +26,18 @@ impl Exporter {
         Self::start_wrapped(&[], dir, args)
     }
 
+    /// Like [`Exporter::start`], with `env` added to the environment.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Self::launch(&[], dir, args, env)
+    }
+
     /// [`Exporter::start`], run through `wrapper` (a program and its arguments, such as
     /// `setpriv --reuid=nobody ...`) when it is not empty.
     pub fn start_wrapped(wrapper: &[&str], dir: &Path, args: &[&str]) -> Exporter {
+        Self::launch(wrapper, dir, args, &[])
+    }
+
+    fn launch(wrapper: &[&str], dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let binary = env!("CARGO_BIN_EXE_certwatch");
         let mut command = match wrapper.split_first() {
             None => Command::new(binary),
@@ -42,6 +51,7 @@ impl Exporter {
             .current_dir(dir)
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -118,6 +128,37 @@ impl Exporter {
             .and_then(|s| s.parse().ok())
             .expect("status");
         (status, head.to_owned(), body.to_owned())
+    }
+
+    /// Sends one HTTP/1.0 `GET path` with `headers`: the status, the response head and
+    /// the body as bytes (a compressed body is not text).
+    pub fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n"
+        )
+        .expect("write");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("read");
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("HTTP answer");
+        let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, head, answer[split + 4..].to_vec())
     }
 
     /// Every log line that has arrived so far, without waiting.
