@@ -5,29 +5,38 @@
 //! configured servers, or those of the system configuration read with the
 //! configuration, always for absolute names (no search list), never from the hosts
 //! file, and caches nothing, so every probe sees the zone as it is now, whatever its
-//! TTLs. Every lookup ends by `dns.timeout` and by the probe's deadline, whichever
-//! comes first; hickory follows at most 8 CNAMEs per lookup. Answers are returned
-//! whole (a DNS message is at most 64 KiB): ordering and capping them is the
+//! TTLs. The servers are asked in their order, one at a time, each for at most half of
+//! `dns.timeout` (UDP, then TCP when the answer is truncated): a server that does not
+//! answer, or answers with an error code (SERVFAIL, REFUSED ...), passes the question
+//! to the next one, twice round the list; the first answer, or the first "no such
+//! record", ends it. Every lookup ends by `dns.timeout` and by the probe's deadline,
+//! whichever comes first; hickory follows at most 8 CNAMEs per lookup. Answers are
+//! returned whole (a DNS message is at most 64 KiB): ordering and capping them is the
 //! caller's (`probe::discover`). Failures are [`DnsError`]s, classified into the
 //! `resolve` reasons.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{
-    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts, ServerOrderingStrategy,
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    ServerOrderingStrategy,
 };
-use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as Answered, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::xfer::Protocol;
-use hickory_resolver::proto::ProtoErrorKind;
-use hickory_resolver::{Name, ResolveError, TokioResolver};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::TokioResolver;
 use tokio::time::Instant;
 
 use super::outcome::{Failure, FailureKind, ResolveReason};
 use crate::config::{DnsSettings, IpFamily};
 use crate::fileread::ReadError;
+
+/// How many times each server is asked, at most, in one lookup.
+const ROUNDS: usize = 2;
 
 /// Why a lookup found nothing usable.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +89,7 @@ pub enum DnsError {
         /// The record type.
         record: &'static str,
         /// hickory's error.
-        source: Box<ResolveError>,
+        source: Box<NetError>,
     },
     /// The name does not make a DNS query name.
     #[error("{name:?} is not a name DNS can look up: {detail}")]
@@ -89,6 +98,14 @@ pub enum DnsError {
         name: String,
         /// Why.
         detail: String,
+    },
+    /// hickory could not set up a resolver for the servers.
+    #[error("cannot set up a DNS resolver for {server}: {source}")]
+    Setup {
+        /// The server.
+        server: SocketAddr,
+        /// hickory's error.
+        source: Box<NetError>,
     },
     /// No `dns.servers` and the system configuration could not be read when the
     /// configuration loaded.
@@ -119,6 +136,7 @@ impl DnsError {
             DnsError::Refused { .. }
             | DnsError::Failed { .. }
             | DnsError::BadName { .. }
+            | DnsError::Setup { .. }
             | DnsError::NoSystemConfig { .. }
             | DnsError::BadSystemConfig { .. } => ResolveReason::Error,
         }
@@ -155,14 +173,25 @@ pub struct SrvRecord {
 
 /// A resolver for one probe.
 pub struct Dns {
-    resolver: TokioResolver,
+    /// The servers, in the order they are asked.
+    servers: Vec<Server>,
+    /// `dns.timeout`.
     timeout: Duration,
+    /// The longest one server is waited for in one lookup.
+    per_try: Duration,
+}
+
+/// One server, and a hickory resolver that asks only it.
+struct Server {
+    address: SocketAddr,
+    resolver: TokioResolver,
 }
 
 impl std::fmt::Debug for Dns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<SocketAddr> = self.servers.iter().map(|s| s.address).collect();
         f.debug_struct("Dns")
-            .field("servers", &self.resolver.config().name_servers().len())
+            .field("servers", &servers)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -171,64 +200,30 @@ impl std::fmt::Debug for Dns {
 impl Dns {
     /// A resolver for `settings`: its servers, or the system configuration's.
     pub fn new(settings: &DnsSettings) -> Result<Dns, DnsError> {
-        let servers: Vec<std::net::SocketAddr> = if settings.servers.is_empty() {
-            let text = match &settings.system {
-                Some(Ok(text)) => text,
-                Some(Err(source)) => {
-                    return Err(DnsError::NoSystemConfig {
-                        source: source.clone(),
-                    })
-                }
-                None => {
-                    return Err(DnsError::BadSystemConfig {
-                        detail: "was not read".into(),
-                    })
-                }
-            };
-            let (config, _) = hickory_resolver::system_conf::parse_resolv_conf(text.as_bytes())
-                .map_err(|e| DnsError::BadSystemConfig {
-                    detail: format!("does not parse: {e}"),
-                })?;
-            let mut servers: Vec<_> = Vec::new();
-            for server in config.name_servers() {
-                if !servers.contains(&server.socket_addr) {
-                    servers.push(server.socket_addr);
-                }
-            }
-            if servers.is_empty() {
-                return Err(DnsError::BadSystemConfig {
-                    detail: "names no nameserver".into(),
-                });
-            }
-            servers
+        let addresses = if settings.servers.is_empty() {
+            system_servers(settings)?
         } else {
             settings.servers.clone()
         };
-        let mut config = ResolverConfig::new();
-        for server in servers {
-            config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
-            config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
-        }
-        let mut options = ResolverOpts::default();
-        // Two tries of half the bound each: a lost datagram is retried in time.
-        options.timeout = (settings.timeout / 2).max(Duration::from_millis(50));
-        options.attempts = 2;
-        options.cache_size = 0;
-        options.positive_max_ttl = Some(Duration::ZERO);
-        options.negative_max_ttl = Some(Duration::ZERO);
-        options.use_hosts_file = ResolveHosts::Never;
-        options.ndots = 0;
-        options.num_concurrent_reqs = 1;
-        options.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
-        options.try_tcp_on_error = true;
-        options.edns0 = true;
-        let resolver =
-            TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-                .with_options(options)
-                .build();
+        // Half the bound per server: a silent first server leaves the second one the
+        // other half, and a single server is asked twice (hickory also resends a
+        // lost datagram within one try).
+        let per_try = (settings.timeout / 2).max(Duration::from_millis(50));
+        let servers = addresses
+            .into_iter()
+            .map(|address| {
+                let resolver =
+                    resolver_for(address, per_try).map_err(|source| DnsError::Setup {
+                        server: address,
+                        source: Box::new(source),
+                    })?;
+                Ok(Server { address, resolver })
+            })
+            .collect::<Result<Vec<_>, DnsError>>()?;
         Ok(Dns {
-            resolver,
+            servers,
             timeout: settings.timeout,
+            per_try,
         })
     }
 
@@ -238,13 +233,17 @@ impl Dns {
         const RECORD: &str = "MX";
         let query = absolute(domain)?;
         let answer = self
-            .bounded(domain, RECORD, deadline, self.resolver.mx_lookup(query))
+            .ask(domain, &query, RecordType::MX, RECORD, deadline)
             .await?;
         let records: Vec<MxRecord> = answer
+            .answers()
             .iter()
-            .map(|mx| MxRecord {
-                preference: mx.preference(),
-                host: host_text(mx.exchange()),
+            .filter_map(|record| match &record.data {
+                RData::MX(mx) => Some(MxRecord {
+                    preference: mx.preference,
+                    host: host_text(&mx.exchange),
+                }),
+                _ => None,
             })
             .collect();
         let hosts: Vec<MxRecord> = records
@@ -270,15 +269,19 @@ impl Dns {
         const RECORD: &str = "SRV";
         let query = absolute(name)?;
         let answer = self
-            .bounded(name, RECORD, deadline, self.resolver.srv_lookup(query))
+            .ask(name, &query, RecordType::SRV, RECORD, deadline)
             .await?;
         let records: Vec<SrvRecord> = answer
+            .answers()
             .iter()
-            .map(|srv| SrvRecord {
-                priority: srv.priority(),
-                weight: srv.weight(),
-                port: srv.port(),
-                host: host_text(srv.target()),
+            .filter_map(|record| match &record.data {
+                RData::SRV(srv) => Some(SrvRecord {
+                    priority: srv.priority,
+                    weight: srv.weight,
+                    port: srv.port,
+                    host: host_text(&srv.target),
+                }),
+                _ => None,
             })
             .collect();
         let hosts: Vec<SrvRecord> = records
@@ -309,26 +312,32 @@ impl Dns {
     ) -> Result<Vec<IpAddr>, DnsError> {
         let query = absolute(name)?;
         let v4 = async {
-            let answer = self
-                .bounded(
-                    name,
-                    "A",
-                    deadline,
-                    self.resolver.ipv4_lookup(query.clone()),
-                )
-                .await?;
-            Ok::<Vec<IpAddr>, DnsError>(answer.iter().map(|a| IpAddr::V4(a.0)).collect())
+            let answer = self.ask(name, &query, RecordType::A, "A", deadline).await?;
+            Ok::<Vec<IpAddr>, DnsError>(
+                answer
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        _ => None,
+                    })
+                    .collect(),
+            )
         };
         let v6 = async {
             let answer = self
-                .bounded(
-                    name,
-                    "AAAA",
-                    deadline,
-                    self.resolver.ipv6_lookup(query.clone()),
-                )
+                .ask(name, &query, RecordType::AAAA, "AAAA", deadline)
                 .await?;
-            Ok::<Vec<IpAddr>, DnsError>(answer.iter().map(|a| IpAddr::V6(a.0)).collect())
+            Ok::<Vec<IpAddr>, DnsError>(
+                answer
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    })
+                    .collect(),
+            )
         };
         let not_found = || DnsError::NotFound {
             name: name.to_owned(),
@@ -367,25 +376,149 @@ impl Dns {
         Ok(found)
     }
 
-    /// Awaits `lookup` until `dns.timeout` or `deadline`, whichever is first.
-    async fn bounded<T>(
+    /// Asks the servers in order for the `record_type` records of `query`, until
+    /// `dns.timeout` or `deadline`, whichever is first. Each server is given at most
+    /// half of `dns.timeout` per try, twice round the list; an answer, or a "no such record"
+    /// (NXDOMAIN or NODATA), ends it; a timeout or an error goes to the next server.
+    /// When every try failed, the most telling failure is returned: a server's error
+    /// code before a failure to talk to one, before a timeout.
+    async fn ask(
         &self,
         name: &str,
+        query: &Name,
+        record_type: RecordType,
         record: &'static str,
         deadline: Instant,
-        lookup: impl std::future::Future<Output = Result<T, ResolveError>>,
-    ) -> Result<T, DnsError> {
+    ) -> Result<Lookup, DnsError> {
         let started = Instant::now();
         let until = deadline.min(started + self.timeout);
-        match tokio::time::timeout_at(until, lookup).await {
-            Err(_) => Err(DnsError::Timeout {
+        let mut worst: Option<DnsError> = None;
+        for server in self
+            .servers
+            .iter()
+            .cycle()
+            .take(self.servers.len() * ROUNDS)
+        {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            let lookup = server.resolver.lookup(query.clone(), record_type);
+            let error = match tokio::time::timeout_at(until.min(now + self.per_try), lookup).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(error)) => classify(name, record, error, started.elapsed()),
+                Err(_) => DnsError::Timeout {
+                    name: name.to_owned(),
+                    record,
+                    after: started.elapsed(),
+                },
+            };
+            if error.reason() == ResolveReason::NotFound {
+                return Err(error);
+            }
+            worst = Some(match worst {
+                Some(worse) if telling(&worse) >= telling(&error) => worse,
+                _ => error,
+            });
+        }
+        Err(match worst {
+            None | Some(DnsError::Timeout { .. }) => DnsError::Timeout {
                 name: name.to_owned(),
                 record,
                 after: started.elapsed(),
-            }),
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(error)) => Err(classify(name, record, error)),
+            },
+            Some(error) => error,
+        })
+    }
+}
+
+/// The servers of the system configuration, in its order, each once.
+fn system_servers(settings: &DnsSettings) -> Result<Vec<SocketAddr>, DnsError> {
+    let text = match &settings.system {
+        Some(Ok(text)) => text,
+        Some(Err(source)) => {
+            return Err(DnsError::NoSystemConfig {
+                source: source.clone(),
+            })
         }
+        None => {
+            return Err(DnsError::BadSystemConfig {
+                detail: "was not read".into(),
+            })
+        }
+    };
+    // hickory skips the lines it does not understand (with a warning in the log), as
+    // the C library does; it fails when no `nameserver` line is left.
+    let (config, _) =
+        hickory_resolver::system_conf::parse_resolv_conf(text.as_bytes()).map_err(|e| {
+            DnsError::BadSystemConfig {
+                detail: format!("is not usable: {e}"),
+            }
+        })?;
+    let mut servers: Vec<SocketAddr> = Vec::new();
+    for server in config.name_servers() {
+        for connection in &server.connections {
+            let address = SocketAddr::new(server.ip, connection.port);
+            if !servers.contains(&address) {
+                servers.push(address);
+            }
+        }
+    }
+    if servers.is_empty() {
+        return Err(DnsError::BadSystemConfig {
+            detail: "names no nameserver".into(),
+        });
+    }
+    Ok(servers)
+}
+
+/// A hickory resolver that asks only `server` (UDP, then TCP for a truncated
+/// answer), each question once for at most `timeout`, and keeps nothing.
+fn resolver_for(server: SocketAddr, timeout: Duration) -> Result<TokioResolver, NetError> {
+    let at_port = |mut connection: ConnectionConfig| {
+        connection.port = server.port();
+        connection
+    };
+    let config = ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+        server.ip(),
+        true,
+        vec![
+            at_port(ConnectionConfig::udp()),
+            at_port(ConnectionConfig::tcp()),
+        ],
+    )]);
+    let mut options = ResolverOpts::default();
+    options.timeout = timeout;
+    // No retry inside hickory: `Dns::ask` asks again, of the next server.
+    options.attempts = 0;
+    options.cache_size = 0;
+    options.positive_max_ttl = Some(Duration::ZERO);
+    options.negative_max_ttl = Some(Duration::ZERO);
+    options.use_hosts_file = ResolveHosts::Never;
+    options.ndots = 0;
+    options.num_concurrent_reqs = 1;
+    options.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+    options.edns0 = true;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+}
+
+/// How much a failure says about the servers, for [`Dns::ask`] to keep the most
+/// telling one: an error code a server answered, then a failure to talk to one (a
+/// refused connection, a malformed answer ...), then silence.
+fn telling(error: &DnsError) -> u8 {
+    match error {
+        DnsError::Refused { .. } => 3,
+        DnsError::Failed { .. } => 2,
+        DnsError::Timeout { .. } => 1,
+        DnsError::NotFound { .. }
+        | DnsError::NullMx { .. }
+        | DnsError::NoService { .. }
+        | DnsError::BadName { .. }
+        | DnsError::Setup { .. }
+        | DnsError::NoSystemConfig { .. }
+        | DnsError::BadSystemConfig { .. } => 0,
     }
 }
 
@@ -409,42 +542,199 @@ fn host_text(name: &Name) -> String {
     text.trim_end_matches('.').to_owned()
 }
 
-fn classify(name: &str, record: &'static str, error: ResolveError) -> DnsError {
-    if let Some(proto) = error.proto() {
-        match proto.kind() {
-            ProtoErrorKind::NoRecordsFound { response_code, .. } => {
-                return match *response_code {
-                    ResponseCode::NXDomain | ResponseCode::NoError => DnsError::NotFound {
-                        name: name.to_owned(),
-                        record,
-                    },
-                    code => DnsError::Refused {
-                        name: name.to_owned(),
-                        record,
-                        code,
-                    },
-                };
-            }
-            ProtoErrorKind::Timeout => {
-                return DnsError::Timeout {
-                    name: name.to_owned(),
-                    record,
-                    after: Duration::ZERO,
-                }
-            }
-            _ => {}
-        }
-    }
-    DnsError::Failed {
+/// hickory's failure of one try, `after` the lookup began.
+fn classify(name: &str, record: &'static str, error: NetError, after: Duration) -> DnsError {
+    let refused = |code| DnsError::Refused {
         name: name.to_owned(),
         record,
-        source: Box::new(error),
+        code,
+    };
+    match &error {
+        NetError::Dns(Answered::NoRecordsFound(NoRecords { response_code, .. })) => {
+            match *response_code {
+                ResponseCode::NXDomain | ResponseCode::NoError => DnsError::NotFound {
+                    name: name.to_owned(),
+                    record,
+                },
+                code => refused(code),
+            }
+        }
+        NetError::Dns(Answered::ResponseCode(code)) => refused(*code),
+        NetError::Timeout => DnsError::Timeout {
+            name: name.to_owned(),
+            record,
+            after,
+        },
+        _ => DnsError::Failed {
+            name: name.to_owned(),
+            record,
+            source: Box::new(error),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hickory_resolver::proto::op::Message;
+    use hickory_resolver::proto::rr::rdata::MX;
+    use hickory_resolver::proto::rr::Record;
+
     use super::*;
+
+    /// What a test server answers to every question.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// This response code, no records.
+        Code(ResponseCode),
+        /// One MX record, preference 10, naming this host.
+        Mx(&'static str),
+    }
+
+    /// A DNS server on a loopback UDP port that answers every question as `answer`
+    /// says, and counts the questions. It stops with the test's runtime.
+    async fn server(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = socket.local_addr().unwrap();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = asked.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            while let Ok((n, peer)) = socket.recv_from(&mut buffer).await {
+                let Ok(question) = Message::from_vec(&buffer[..n]) else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut reply = Message::response(question.metadata.id, question.metadata.op_code);
+                reply.metadata.recursion_desired = question.metadata.recursion_desired;
+                reply.metadata.recursion_available = true;
+                reply.add_queries(question.queries.clone());
+                match answer {
+                    Answer::Code(code) => reply.metadata.response_code = code,
+                    Answer::Mx(host) => {
+                        let owner = question.queries[0].name().clone();
+                        let exchange = Name::from_ascii(host).unwrap();
+                        reply.add_answer(Record::from_rdata(
+                            owner,
+                            60,
+                            RData::MX(MX::new(10, exchange)),
+                        ));
+                    }
+                }
+                let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
+            }
+        });
+        (address, asked)
+    }
+
+    fn settings(servers: Vec<SocketAddr>, timeout: Duration) -> DnsSettings {
+        DnsSettings {
+            servers,
+            timeout,
+            system: None,
+        }
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_silent_first_server_passes_the_question_to_the_next() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (answering, asked) = server(Answer::Mx("MX1.example.test.")).await;
+        let timeout = Duration::from_millis(800);
+        let dns = Dns::new(&settings(
+            vec![silent.local_addr().unwrap(), answering],
+            timeout,
+        ))
+        .unwrap();
+        let started = Instant::now();
+        let records = dns.mx("example.test", far()).await.unwrap();
+        assert_eq!(
+            records,
+            vec![MxRecord {
+                preference: 10,
+                host: "mx1.example.test".into()
+            }]
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        // The silent server had its half of the bound, not all of it.
+        let took = started.elapsed();
+        assert!(took >= timeout / 2 && took < timeout, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_server_error_passes_the_question_on_and_no_such_name_ends_it() {
+        let (failing, failing_asked) = server(Answer::Code(ResponseCode::ServFail)).await;
+        let (answering, answering_asked) = server(Answer::Mx("mx1.example.test.")).await;
+        let timeout = Duration::from_secs(5);
+        let dns = Dns::new(&settings(vec![failing, answering], timeout)).unwrap();
+        let records = dns.mx("example.test", far()).await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(failing_asked.load(Ordering::SeqCst), 1);
+        assert_eq!(answering_asked.load(Ordering::SeqCst), 1);
+
+        // NXDOMAIN is an answer: the next server is not asked.
+        let (missing, missing_asked) = server(Answer::Code(ResponseCode::NXDomain)).await;
+        let (answering, answering_asked) = server(Answer::Mx("mx1.example.test.")).await;
+        let dns = Dns::new(&settings(vec![missing, answering], timeout)).unwrap();
+        let e = dns.mx("example.test", far()).await.unwrap_err();
+        assert!(matches!(e, DnsError::NotFound { .. }), "{e}");
+        assert_eq!(e.reason(), ResolveReason::NotFound);
+        assert_eq!(missing_asked.load(Ordering::SeqCst), 1);
+        assert_eq!(answering_asked.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn servers_that_all_refuse_are_asked_twice_each_and_the_code_is_the_error() {
+        let (first, first_asked) = server(Answer::Code(ResponseCode::Refused)).await;
+        let (second, second_asked) = server(Answer::Code(ResponseCode::ServFail)).await;
+        let dns = Dns::new(&settings(vec![first, second], Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let e = dns
+            .addresses("www.example.test", IpFamily::Ipv4, far())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DnsError::Refused {
+                    code: ResponseCode::Refused,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.reason(), ResolveReason::Error);
+        assert_eq!(first_asked.load(Ordering::SeqCst), ROUNDS);
+        assert_eq!(second_asked.load(Ordering::SeqCst), ROUNDS);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "answered, not timed out"
+        );
+    }
+
+    #[test]
+    fn the_system_servers_are_its_nameservers_in_order_once_each() {
+        let text = "# a comment\nnameserver 127.0.0.53\noptions edns0 trust-ad\n\
+                    nameserver ::1\nnameserver 127.0.0.53\nsearch example.test\n";
+        let settings = DnsSettings {
+            servers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            system: Some(Ok(Arc::from(text))),
+        };
+        let dns = Dns::new(&settings).unwrap();
+        let servers: Vec<SocketAddr> = dns.servers.iter().map(|s| s.address).collect();
+        assert_eq!(
+            servers,
+            vec![
+                "127.0.0.53:53".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+    }
 
     #[test]
     fn query_names_are_absolute_and_answers_lose_the_root_dot() {
