@@ -179,6 +179,7 @@ fuzz_target!(|data: &[u8]| {
             chain_cut: None,
             chain_issues: Vec::new(),
             weaknesses: Vec::new(),
+            revocation: None,
             host: None,
         }],
         cut: Default::default(),
