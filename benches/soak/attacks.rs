@@ -359,7 +359,7 @@ async fn flooder(ctx: Arc<Ctx>, stats: Arc<AttackStats>, id: usize) {
         let mut conn = BufReader::new(tls);
         while !ctx.stop.is_cancelled() {
             attempt += 1;
-            let user = if attempt % 2 == 0 {
+            let user = if attempt.is_multiple_of(2) {
                 crate::USER.to_owned()
             } else {
                 format!("guess{id}")

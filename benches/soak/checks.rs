@@ -141,7 +141,7 @@ pub async fn metrics_once(ctx: &Arc<Ctx>, expects: &Arc<Vec<Expect>>, stats: &Ar
             GIVE_UP,
         )
         .await;
-    let settled = before % 2 == 0 && ctx.state.now() == before;
+    let settled = before.is_multiple_of(2) && ctx.state.now() == before;
     let now = crate::unix_now();
     let (answer, took, first_byte) = match answer {
         Ok(t) => {

@@ -50,7 +50,7 @@ impl ConfigState {
     }
     fn unsettle(&self) {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
-        debug_assert!(n % 2 == 0);
+        debug_assert!(n.is_multiple_of(2));
     }
     fn settle(&self) {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
@@ -318,7 +318,7 @@ pub async fn storm(ctx: Arc<Ctx>, files: Files, expects: Arc<Vec<Expect>>, stats
             .fetch_add(since.elapsed().as_millis() as u64, Ordering::Relaxed);
         since = Instant::now();
         for (i, step) in CYCLE.iter().enumerate() {
-            let trigger = if (cycle + i) % 2 == 0 {
+            let trigger = if (cycle + i).is_multiple_of(2) {
                 Trigger::Post
             } else {
                 Trigger::Signal

@@ -190,7 +190,7 @@ impl Watch {
     pub fn next_look(&mut self) -> (Fingerprint, bool) {
         self.looks = self.looks.wrapping_add(1);
         let base = self.seen.clone().unwrap_or_else(|| self.loaded.clone());
-        (base, self.looks % FULL_CHECK_EVERY == 0)
+        (base, self.looks.is_multiple_of(FULL_CHECK_EVERY))
     }
 
     /// What a look saw: the files that changed when a reload is due, else `None`.

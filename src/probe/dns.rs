@@ -246,21 +246,15 @@ impl Dns {
                 _ => None,
             })
             .collect();
-        let hosts: Vec<MxRecord> = records
-            .iter()
-            .filter(|r| !r.host.is_empty())
-            .cloned()
-            .collect();
-        match (records.is_empty(), hosts.is_empty()) {
-            (true, _) => Err(DnsError::NotFound {
-                name: domain.to_owned(),
-                record: RECORD,
-            }),
-            (false, true) => Err(DnsError::NullMx {
+        named_hosts(
+            records,
+            |r| &r.host,
+            domain,
+            RECORD,
+            || DnsError::NullMx {
                 domain: domain.to_owned(),
-            }),
-            (false, false) => Ok(hosts),
-        }
+            },
+        )
     }
 
     /// The SRV records of `name`, in the order of the answer. A lone `.` target is
@@ -284,21 +278,15 @@ impl Dns {
                 _ => None,
             })
             .collect();
-        let hosts: Vec<SrvRecord> = records
-            .iter()
-            .filter(|r| !r.host.is_empty())
-            .cloned()
-            .collect();
-        match (records.is_empty(), hosts.is_empty()) {
-            (true, _) => Err(DnsError::NotFound {
+        named_hosts(
+            records,
+            |r| &r.host,
+            name,
+            RECORD,
+            || DnsError::NoService {
                 name: name.to_owned(),
-                record: RECORD,
-            }),
-            (false, true) => Err(DnsError::NoService {
-                name: name.to_owned(),
-            }),
-            (false, false) => Ok(hosts),
-        }
+            },
+        )
     }
 
     /// The addresses of `name` of `family`: A then AAAA records, in the order of each
@@ -430,6 +418,32 @@ impl Dns {
             Some(error) => error,
         })
     }
+}
+
+/// The records of `name` that name a host: [`DnsError::NotFound`] for an empty answer,
+/// `none_named` for one whose records all name the root (a null MX, an SRV "no such
+/// service").
+fn named_hosts<R>(
+    records: Vec<R>,
+    host: impl Fn(&R) -> &str,
+    name: &str,
+    record: &'static str,
+    none_named: impl FnOnce() -> DnsError,
+) -> Result<Vec<R>, DnsError> {
+    if records.is_empty() {
+        return Err(DnsError::NotFound {
+            name: name.to_owned(),
+            record,
+        });
+    }
+    let hosts: Vec<R> = records
+        .into_iter()
+        .filter(|r| !host(r).is_empty())
+        .collect();
+    if hosts.is_empty() {
+        return Err(none_named());
+    }
+    Ok(hosts)
 }
 
 /// The servers of the system configuration, in its order, each once.

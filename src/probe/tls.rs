@@ -73,7 +73,7 @@ impl TlsSetup {
     pub fn new(trust: Arc<TrustStore>, identity: Option<ClientIdentity>) -> Self {
         let build = |index: usize| {
             let key_type = KEY_TYPES[index / 2];
-            let sni = index % 2 == 0;
+            let sni = index.is_multiple_of(2);
             let mut config = ClientConfig::builder_with_provider(provider_for(key_type))
                 .with_safe_default_protocol_versions()
                 .expect("ring supports the default protocol versions")
