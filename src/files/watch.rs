@@ -65,7 +65,10 @@ pub enum Mode {
 }
 
 struct Watching {
+    /// Made at the first directory watched: a configuration without file sources
+    /// starts no watcher thread.
     watcher: Option<Box<dyn Watcher + Send>>,
+    started: bool,
     mode: Mode,
     /// Per directory: how many subscriptions watch it recursively, and plainly.
     dirs: HashMap<PathBuf, (usize, usize)>,
@@ -92,12 +95,11 @@ impl Hub {
     }
 
     fn with_mode(mode: Mode) -> Arc<Hub> {
-        let subscribers: Arc<RwLock<HashMap<u64, Subscriber>>> = Arc::default();
-        let (watcher, mode) = make_watcher(mode, &subscribers);
         Arc::new(Hub {
-            subscribers,
+            subscribers: Arc::default(),
             watcher: Mutex::new(Watching {
-                watcher,
+                watcher: None,
+                started: false,
                 mode,
                 dirs: HashMap::new(),
             }),
@@ -105,7 +107,7 @@ impl Hub {
         })
     }
 
-    /// How the hub watches now.
+    /// How the hub watches now (as asked, until the first directory is watched).
     pub fn mode(&self) -> Mode {
         self.watching().mode
     }
@@ -183,6 +185,10 @@ impl Hub {
     }
 
     fn watch(&self, w: &mut Watching, dir: &Path, mode: RecursiveMode) {
+        if !w.started {
+            w.started = true;
+            (w.watcher, w.mode) = make_watcher(w.mode, &self.subscribers);
+        }
         let Some(watcher) = w.watcher.as_mut() else {
             return;
         };
